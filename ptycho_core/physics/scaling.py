@@ -1,0 +1,58 @@
+"""Intensity scaling: how ``nphotons`` enters, and normalisation of measured diffraction.
+
+* Data normalisation: measured amplitudes ``D`` (``sqrt`` of counts) are scaled by
+  ``f = sqrt((N/2)² / mean_patterns(Σ_xy D²))`` so that the mean pattern energy is ``(N/2)²``.
+* Model intensity scale: ``s = sqrt(nphotons) / (N/2)`` (float32), independent of the data; the model sees
+  ``X·s`` and predicts counts, so scaled targets carry ``nphotons`` photons per pattern on average.
+* Simulation scale: ``s_sim = sqrt(nphotons / mean_patterns(Σ_xy |obj|²))`` makes the expected total count
+  of a simulated exit wave ``nphotons``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Tuple
+
+import numpy as np
+from keras import ops
+
+from ._checks import check_finite
+
+
+def intensity_scale(nphotons: float, size: int) -> np.float32:
+    """``float32(sqrt(float32(nphotons)) / (N/2))``; e.g. 988.2118 for N = 64, nphotons = 1e9."""
+    if not np.isfinite(nphotons) or nphotons <= 0:
+        raise ValueError(f"nphotons must be a positive finite photon count; got {nphotons!r}")
+    if int(size) != size or size <= 0:
+        raise ValueError(f"N must be a positive integer; got {size!r}")
+    return np.float32(np.sqrt(np.float32(nphotons)) / (size / 2))
+
+
+def normalization_factor(diffraction: Any, size: int) -> np.float32:
+    """``f`` with ``mean Σ (f·D)² = (N/2)²``; sums in float64 over axes 1, 2, mean over the rest."""
+    d = np.asarray(diffraction)
+    if d.ndim < 3:
+        raise ValueError(f"diffraction must have shape (M, N, N[, C]); got {d.shape}")
+    check_finite(d, "diffraction")
+    energy = np.mean(np.sum(d.astype(np.float64) ** 2, axis=(1, 2)))
+    if not energy > 0:
+        raise ValueError("diffraction is zero everywhere; cannot normalise it")
+    return np.float32(np.sqrt(((size / 2) ** 2) / energy))
+
+
+def normalize_diffraction(diffraction: Any, size: int) -> Tuple[np.ndarray, np.float32]:
+    """Scale amplitudes to mean pattern energy ``(N/2)²``; returns ``(float32 data, factor)``."""
+    factor = normalization_factor(diffraction, size)
+    return factor * np.asarray(diffraction).astype(np.float32), factor
+
+
+def count_photons(amplitude: Any):
+    """``Σ_xy |a|²`` per pattern and channel: ``(n, H, W, ch)`` → ``(n, ch)``."""
+    a = ops.convert_to_tensor(amplitude)
+    if "complex" in str(a.dtype):
+        a = ops.abs(a)
+    return ops.sum(a * a, axis=(1, 2))
+
+
+def simulation_scale(amplitude: Any, nphotons: float):
+    """``s_sim = sqrt(nphotons / mean(count_photons(a)))`` (scalar tensor)."""
+    return ops.sqrt(float(nphotons) / ops.mean(count_photons(amplitude)))
