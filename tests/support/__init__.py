@@ -1,0 +1,1 @@
+"""Test support: independent NumPy references, backend-specific autodiff, helpers."""
