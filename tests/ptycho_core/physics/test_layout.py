@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from ptycho_core.physics import channel_to_flat, flat_to_channel, flatten_offsets, from_grid, grid_to_channel, to_grid
-from support import reference as ref
-from support.arrays import to_numpy
+from ptycho_testing import reference as ref
+from ptycho_testing.arrays import to_numpy
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ import pytest
 from keras import ops
 
 from ptycho_core.physics import mean_absolute_error, poisson_nll, poisson_nll_mean, realspace_loss, total_variation
-from support import reference as ref
-from support.arrays import assert_close, to_numpy
-from support.grad import check_directional
+from ptycho_testing import reference as ref
+from ptycho_testing.arrays import assert_close, to_numpy
+from ptycho_testing.grad import check_directional
 
 
 @pytest.fixture

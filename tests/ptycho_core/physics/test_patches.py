@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from ptycho_core.physics import center_channels, extract_patches_position, pad, pad_to, trim
-from support import reference as ref
-from support.arrays import assert_close, to_numpy
+from ptycho_testing import reference as ref
+from ptycho_testing.arrays import assert_close, to_numpy
 
 RTOL = 1e-6
 

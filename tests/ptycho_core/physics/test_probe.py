@@ -5,8 +5,8 @@ import pytest
 
 from ptycho_core.physics import default_probe, estimate_probe, illuminate, normalize_probe, probe_mask
 from ptycho_core.physics.probe import gaussian_blur_reflect, lowpass_filter
-from support import reference as ref
-from support.arrays import assert_close, to_numpy
+from ptycho_testing import reference as ref
+from ptycho_testing.arrays import assert_close, to_numpy
 
 
 @pytest.mark.parametrize("n, total", [(64, 376.000004), (128, 1500.0), (256, 5980.0)])

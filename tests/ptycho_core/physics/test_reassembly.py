@@ -5,9 +5,9 @@ import pytest
 from keras import ops
 
 from ptycho_core.physics import pad_reconstruction, reassemble_patches
-from support import reference as ref
-from support.arrays import assert_close, to_numpy
-from support.grad import check_directional
+from ptycho_testing import reference as ref
+from ptycho_testing.arrays import assert_close, to_numpy
+from ptycho_testing.grad import check_directional
 
 RTOL = 1e-6
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from ptycho_core.physics import intensity_scale, normalize_diffraction, simulation_scale
-from support import reference as ref
-from support.arrays import to_numpy
+from ptycho_testing import reference as ref
+from ptycho_testing.arrays import to_numpy
 
 
 @pytest.mark.parametrize("n, expected", [(64, 988.2118), (128, 494.1059), (256, 247.05295)])

@@ -6,9 +6,9 @@ from keras import ops
 
 from ptycho_core.physics import complex_gaussian_filter2d, gaussian_filter2d
 from ptycho_core.physics.smoothing import gaussian_kernel_1d
-from support import reference as ref
-from support.arrays import assert_close
-from support.grad import check_directional
+from ptycho_testing import reference as ref
+from ptycho_testing.arrays import assert_close
+from ptycho_testing.grad import check_directional
 
 
 def test_kernel_is_normalised_gaussian():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ptycho_core.physics import reassemble_position, shift_and_sum
-from support import reference as ref
+from ptycho_testing import reference as ref
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "legacy_tf_gs1" / "expected.npz"
 

@@ -1,1 +1,0 @@
-"""Test support: independent NumPy references, backend-specific autodiff, helpers."""
