@@ -1,5 +1,17 @@
-"""Keras layers wrapping the physics functions, serialisable and registered under package ``ptycho``."""
+"""Keras layers wrapping the physics, serialisable and registered as ``ptycho>ClassName`` (the original names)."""
 
+from .activation import ActivationLayer, CombineComplexLayer, SquareLayer
+from .diffraction import PadAndDiffractLayer
+from .geometry import (
+    CenterMaskLayer,
+    ExtractPatchesPositionLayer,
+    FlatToChannelLayer,
+    PadReconstructionLayer,
+    ReassemblePatchesLayer,
+    TrimReconstructionLayer,
+)
+from .probe import ProbeIllumination
+from .scaling import IntensityScaler, IntensityScaler_inv, InvScaleLayer, ScaleLayer, tie_log_scale
 from .translation import Translation
 
-__all__ = ["Translation"]
+__all__ = [name for name in dir() if not name.startswith("_")]

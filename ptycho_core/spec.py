@@ -1,0 +1,114 @@
+"""``ModelSpec``: the frozen, explicit configuration of a PtychoPINN model (no globals)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+AMP_ACTIVATIONS = ("sigmoid", "swish", "softplus", "relu")
+SUPPORTED_N = (64, 128, 256)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that shapes the network and its physics.
+
+    Attributes:
+        N: patch size in pixels (64, 128 or 256).
+        gridsize: patches per group side; ``C = gridsize²`` channels.
+        n_filters_scale: multiplies every filter count.
+        object_big: reassemble the ``C`` patches of a group onto one canvas (else pad each patch).
+        probe_big: add the decoder border branch outside the central ``N/2`` window.
+        pad_object: decoders predict the central ``N/2`` window and zero-pad it.
+        probe_mask: multiply exit waves by the probe's disc mask.
+        amp_activation: amplitude head activation (sigmoid, swish, softplus, relu).
+        gaussian_smoothing_sigma: σ (pixels) of the 3×3 smoothing of exit waves; 0 = off.
+        offset: the original's grid offset (pixels), enters the canvas size only.
+        max_position_jitter: canvas margin (pixels).
+        intensity_scale: initial ``s`` (counts scale); the model holds ``log s``.
+        intensity_scale_trainable: train ``log s`` (the original never does).
+        probe_trainable: train the probe (the original never does).
+        mae_weight, nll_weight, realspace_weight, realspace_mae_weight, tv_weight: loss weights.
+    """
+
+    N: int = 64
+    gridsize: int = 1
+    n_filters_scale: int = 2
+    object_big: bool = True
+    probe_big: bool = True
+    pad_object: bool = True
+    probe_mask: bool = False
+    amp_activation: str = "sigmoid"
+    gaussian_smoothing_sigma: float = 0.0
+    offset: int = 4
+    max_position_jitter: int = 10
+    intensity_scale: float = 988.2117919921875
+    intensity_scale_trainable: bool = False
+    probe_trainable: bool = False
+    mae_weight: float = 0.0
+    nll_weight: float = 1.0
+    realspace_weight: float = 0.0
+    realspace_mae_weight: float = 0.0
+    tv_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.N not in SUPPORTED_N:
+            raise ValueError(f"N must be one of {SUPPORTED_N} (the network's filter lists); got N={self.N}")
+        if int(self.gridsize) != self.gridsize or self.gridsize < 1:
+            raise ValueError(f"gridsize must be a positive integer; got {self.gridsize!r}")
+        if int(self.n_filters_scale) != self.n_filters_scale or self.n_filters_scale < 1:
+            raise ValueError(f"n_filters_scale must be a positive integer; got {self.n_filters_scale!r}")
+        if self.amp_activation not in AMP_ACTIVATIONS:
+            raise ValueError(f"amp_activation must be one of {AMP_ACTIVATIONS}; got {self.amp_activation!r}")
+        if (self.padded_size - self.N) % 2:
+            raise ValueError(
+                f"padded size - N = (gridsize-1)*offset + max_position_jitter must be even; got "
+                f"{self.padded_size - self.N} (gridsize={self.gridsize}, offset={self.offset}, "
+                f"max_position_jitter={self.max_position_jitter})"
+            )
+        if not self.intensity_scale > 0:
+            raise ValueError(f"intensity_scale must be > 0; got {self.intensity_scale!r}")
+
+    @property
+    def channels(self) -> int:
+        return self.gridsize**2
+
+    @property
+    def padded_size(self) -> int:
+        """Canvas size ``P = N + (gridsize-1)·offset + max_position_jitter``."""
+        return self.N + (self.gridsize - 1) * self.offset + self.max_position_jitter
+
+    def replace(self, **changes: Any) -> "ModelSpec":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], strict: bool = False) -> "ModelSpec":
+        """Build from a mapping; unknown keys raise with ``strict``, else are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if strict and unknown:
+            raise ValueError(f"unknown ModelSpec fields: {sorted(unknown)}")
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def filter_lists(spec: ModelSpec) -> tuple[list[int], list[int]]:
+    """Encoder and decoder filter counts for N (the original's lists, scaled by ``n_filters_scale``)."""
+    n = spec.n_filters_scale
+    encoder = {64: [32, 64, 128], 128: [16, 32, 64, 128], 256: [8, 16, 32, 64, 128]}[spec.N]
+    decoder = {64: [64, 32], 128: [128, 64, 32], 256: [256, 128, 64, 32]}[spec.N]
+    return [n * f for f in encoder], [n * f for f in decoder]
+
+
+def resolution_scale_factor(size: int) -> int:
+    """Border-branch filter factor ``2048 // N`` (N a power of two in [64, 1024])."""
+    if size < 64 or size > 1024 or size & (size - 1):
+        raise ValueError(f"N must be a power of two between 64 and 1024; got {size}")
+    return 2048 // size
+
+
+def spec_or_default(spec: Optional[ModelSpec]) -> ModelSpec:
+    return spec if spec is not None else ModelSpec()
