@@ -15,14 +15,9 @@ RNG = np.random.default_rng(99)
 
 
 @pytest.fixture(autouse=True)
-def restore_cfg():
-    live, saved, sealed = params.cfg, dict(params.cfg), params._sealed
+def restore_global_rng():
     state = np.random.get_state()
     yield
-    params.cfg = live
-    live.clear()
-    live.update(saved)
-    params._sealed = sealed
     np.random.set_state(state)
 
 

@@ -16,14 +16,6 @@ from ptycho_testing.arrays import assert_close, to_numpy
 RNG = np.random.default_rng(11)
 
 
-@pytest.fixture(autouse=True)
-def restore_cfg():
-    live, saved, sealed = params.cfg, dict(params.cfg), params._sealed
-    yield
-    params.cfg = live
-    live.clear()
-    live.update(saved)
-    params._sealed = sealed
 
 
 def test_negloglik_elementwise_matches_reference():

@@ -24,15 +24,6 @@ EXPECTED_DEFAULTS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def restore_cfg():
-    """Snapshot the live ``params.cfg`` (object and contents) and the seal; restore them after the test."""
-    live, saved, sealed = params.cfg, dict(params.cfg), params._sealed
-    yield
-    params.cfg = live
-    live.clear()
-    live.update(saved)
-    params._sealed = sealed
 
 
 def test_default_cfg_has_the_40_original_keys_and_defaults():

@@ -17,14 +17,6 @@ from ptycho_testing import reference as ref
 from ptycho_testing.arrays import assert_close
 
 
-@pytest.fixture(autouse=True)
-def restore_cfg():
-    live, saved, sealed = params.cfg, dict(params.cfg), params._sealed
-    yield
-    params.cfg = live
-    live.clear()
-    live.update(saved)
-    params._sealed = sealed
 
 
 def test_lowpass_filter_is_scipy_window():

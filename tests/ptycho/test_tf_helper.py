@@ -20,14 +20,6 @@ FIXTURE = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "legacy_tf_
 RNG = np.random.default_rng(20240521)
 
 
-@pytest.fixture(autouse=True)
-def restore_cfg():
-    live, saved, sealed = params.cfg, dict(params.cfg), params._sealed
-    yield
-    params.cfg = live
-    live.clear()
-    live.update(saved)
-    params._sealed = sealed
 
 
 def _complex(*shape):

@@ -40,7 +40,6 @@ def test_reproduces_the_original_tensorflow_output():
 
 
 def test_exact_patches_of_a_known_object_give_the_object_back():
-    rng = np.random.default_rng(1)
     yy, xx = np.mgrid[0:80, 0:80]
     obj = (np.sin(xx / 5.0) + 1.5 + 1j * np.cos(yy / 7.0)).astype(np.complex64)
     centres = np.array([(cx, cy) for cy in range(25, 56, 4) for cx in range(25, 56, 4)], np.float64)

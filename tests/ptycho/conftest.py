@@ -1,0 +1,16 @@
+"""Every compat test runs against a snapshot of the live ``ptycho.params.cfg``, restored afterwards."""
+
+import pytest
+
+from ptycho import params
+
+
+@pytest.fixture(autouse=True)
+def restore_cfg():
+    """Snapshot the live ``params.cfg`` (object and contents) and the seal; restore them after the test."""
+    live, saved, sealed = params.cfg, dict(params.cfg), params._sealed
+    yield
+    params.cfg = live
+    live.clear()
+    live.update(saved)
+    params._sealed = sealed
