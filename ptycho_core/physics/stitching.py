@@ -99,14 +99,12 @@ def _stitched_sums(patches: Any, global_offsets: Any, M: int, chunk_size: int) -
     side = canvas + 1  # one spare row/column for footprints that touch the far edge with zero weight
 
     lo = size // 2 - M // 2
-    z = ops.convert_to_tensor(patches)
+    z = ops.convert_to_tensor(patches)[:, lo : lo + M, lo : lo + M, :]  # window first: no full-size copies
     if "complex" in str(z.dtype):
         real, imag = ops.real(z), ops.imag(z)
     else:
         real = ops.cast(z, "float32")
         imag = ops.zeros_like(real)
-    real = real[:, lo : lo + M, lo : lo + M, :]
-    imag = imag[:, lo : lo + M, lo : lo + M, :]
 
     origin = (pad + np.floor(adj)).astype(np.int64)  # (n, 2) first canvas column/row of each footprint
     x0, wx = _axis_grid(origin[:, 0], adj[:, 0], M, pad)
