@@ -1,6 +1,7 @@
 """Cross-backend agreement: the same saved inputs through torch, tensorflow and jax, one subprocess each.
 
-Every pair of backends must agree to 1e-5 relative (max-norm) on every physics output and gradient.
+Every pair of backends must agree to 1e-5 relative (max-norm) on every physics output and gradient, and every
+backend must match the independent NumPy reference to REF_RTOL; the test prints both tables.
 All three backends must be installed: a missing one fails this test, it is never skipped.
 """
 
@@ -15,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ptycho_testing import reference as ref
 from ptycho_testing.arrays import rel_err
 
 BACKENDS = ("torch", "tensorflow", "jax")
 WORKER = Path(__file__).resolve().parent / "_lib" / "ptycho_testing" / "cross_backend_worker.py"
 RTOL = 1e-5
+REF_RTOL = 2e-6
 
 pytestmark = pytest.mark.cross_backend
 
@@ -72,3 +75,29 @@ def test_backends_agree(tmp_path: Path) -> None:
     print("\n".join(f"{pair:18s} {key:24s} {err:.2e}" for pair, key, err in rows))
     bad = [r for r in rows if not r[2] <= RTOL]
     assert not bad, "backends disagree:\n" + "\n".join(f"{p} {k} {e:.3e}" for p, k, e in bad)
+
+    expected = _reference(np.load(inputs_path))
+    print(f"\n{'function':18s} " + " ".join(f"{b:>11s}" for b in BACKENDS) + "   (max-norm relative error vs NumPy)")
+    worst_ref = []
+    for key, want in expected.items():
+        errs = [rel_err(results[b][key], want) for b in BACKENDS]
+        worst_ref.extend((b, key, e) for b, e in zip(BACKENDS, errs))
+        print(f"{key:18s} " + " ".join(f"{e:11.2e}" for e in errs))
+    bad = [r for r in worst_ref if not r[2] <= REF_RTOL]
+    assert not bad, "backend differs from the NumPy reference:\n" + "\n".join(f"{b} {k} {e:.3e}" for b, k, e in bad)
+
+
+def _reference(data) -> dict:
+    """The NumPy reference (tests/_lib/ptycho_testing/reference.py) on the same inputs as the workers."""
+    off, obj, psi = data["offsets"], data["obj"], data["psi"]
+    return {
+        "translate": ref.translate(data["images"], data["translations"]),
+        "extract": ref.extract(data["canvas"], off, 32),
+        "reassemble": ref.reassemble_layer(obj, off, 46),
+        "center_channels": ref.center_channels(np.abs(obj), off),
+        "diffract": ref.pad_and_diffract(psi),
+        "smooth": ref.gaussian_filter_3x3(psi, 0.7),
+        "illuminate": ref.illuminate(psi, data["probe"], data["mask"], 0.5),
+        "poisson_nll": ref.negloglik(data["counts"], data["rates"]),
+        "stitched": ref.reassemble_position(data["stitch_patches"], data["stitch_offsets"], M=20),
+    }

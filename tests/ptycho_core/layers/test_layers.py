@@ -110,11 +110,11 @@ def test_layer_call_config_and_save_reload(name, tmp_path):
     symbolic = [keras.Input(shape=s, dtype=d) for s, d in specs]
     model = keras.Model(symbolic, _pick(name, _call(make(), symbolic)))
     model.set_weights([np.asarray(w) for w in layer.get_weights()] or model.get_weights())
-    before = to_numpy(model(inputs if len(inputs) > 1 else inputs[0]))
+    before = to_numpy(model(inputs))
     path = tmp_path / f"{name}.keras"
     model.save(path)
     reloaded = keras.saving.load_model(path)
-    after = to_numpy(reloaded(inputs if len(inputs) > 1 else inputs[0]))
+    after = to_numpy(reloaded(inputs))
     np.testing.assert_array_equal(after, before)
 
 

@@ -65,6 +65,11 @@ def test_pad_reconstruction_is_plain_padding():
     np.testing.assert_array_equal(out, ref.pad_to(z, 26))
 
 
+def test_patch_size_must_be_divisible_by_4():
+    with pytest.raises(ValueError, match="N divisible by 4"):
+        reassemble_patches(_patches(2, 18, 1), np.zeros((2, 1, 2, 1), np.float32), 28)
+
+
 def test_offsets_must_match_channels():
     with pytest.raises(ValueError, match=r"offsets must have shape \(B, 1, 2, C\)"):
         reassemble_patches(_patches(2, 16, 4), np.zeros((2, 1, 2, 1), np.float32), 26)
