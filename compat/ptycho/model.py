@@ -1,30 +1,204 @@
-"""The original ``ptycho.model`` names that need no network: ``negloglik``, ``complex_gaussian_filter2d``, ``params``.
+"""The original ``ptycho.model`` API, built on :mod:`ptycho_core.factory` from ``ptycho.params.cfg``.
 
-``params`` is the same callable as :func:`ptycho.params.params` (Ptychodus calls ``ptycho.model.params()``;
-the original had lost that attribute). Importing this module builds no model.
+Importing this module builds no model. The lazily created singletons ``autoencoder``, ``diffraction_to_obj`` and
+``autoencoder_no_nll`` appear on first access (with a ``DeprecationWarning``, as in the original) and are
+assignable (``ptycho.model.autoencoder = trained`` shadows the lazy attribute; ``model_manager.save`` reads it).
+
+Deliberate differences from the original:
+
+* ``params`` is back: the same callable as :func:`ptycho.params.params` (Ptychodus git calls
+  ``ptycho.model.params()``; the original lost the attribute).
+* The probe and the log intensity scale are real Keras weights of each model, and ``probe.trainable`` /
+  ``intensity_scale.trainable`` are honoured (the original's process-wide untracked ``tf.Variable`` s were never
+  trained, whatever the flags said). Each model owns its own log scale; :func:`_get_log_scale` returns that of
+  the most recently built model.
+* A model built while ``cfg['intensity_scale']`` is unset starts from ``sqrt(nphotons)/(N/2)`` instead of
+  raising ``KeyError``.
+* Reassembly is per sample for every batch size (the original merges batches with ``B·C >= 64``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from typing import Any, Dict, Optional, Tuple
 
-from ptycho_core import physics as core
+import keras
+import numpy as np
+from keras import ops
+
+from ptycho_core import factory, training
+from ptycho_core.layers import (  # noqa: F401  (the original exposes these classes here)
+    ActivationLayer,
+    IntensityScaler,
+    IntensityScaler_inv,
+    ProbeIllumination,
+)
+from ptycho_core.losses import negloglik
+from ptycho_core.physics import intensity_scale as _intensity_scale
+from ptycho_core.spec import ModelSpec
 
 from . import params as p
-from .gaussian_filter import complex_gaussian_filter2d, gaussian_filter2d
+from . import probe as _probe
+from .gaussian_filter import complex_gaussian_filter2d, gaussian_filter2d  # noqa: F401
 
 params = p.params
 
-__all__ = ["negloglik", "complex_gaussian_filter2d", "gaussian_filter2d", "params"]
+_lazy_cache: Dict[str, Any] = {}
+_model_construction_done = False
+
+__all__ = [
+    "params", "negloglik", "complex_gaussian_filter2d", "gaussian_filter2d", "ProbeIllumination",
+    "IntensityScaler", "IntensityScaler_inv", "create_model_with_gridsize", "create_compiled_model",
+    "prepare_inputs", "prepare_outputs", "train", "get_amp_activation", "scale", "inv_scale", "spec_from_cfg",
+]
 
 
-def negloglik(y_true: Any, y_pred: Any):
-    """Elementwise Poisson negative log-likelihood without the ``log(y!)`` term: ``exp(log ŷ) - y·log ŷ``.
+def _cfg_intensity_scale(size: int) -> float:
+    value = p.cfg.get("intensity_scale")
+    if value is None:
+        return float(_intensity_scale(p.get("nphotons"), size))
+    return float(np.asarray(value))
 
-    Args:
-        y_true: measured intensity in counts.
-        y_pred: predicted intensity in counts, > 0 (0 gives inf/NaN, as in the original).
-    Returns:
-        Tensor of the inputs' shape (Keras reduces it to the mean over all elements).
+
+def spec_from_cfg(gridsize: Optional[int] = None, N: Optional[int] = None) -> ModelSpec:
+    """The :class:`~ptycho_core.spec.ModelSpec` that ``params.cfg`` describes (explicit gridsize/N win)."""
+    size = int(N if N is not None else p.get("N"))
+    return ModelSpec(
+        N=size,
+        gridsize=int(gridsize if gridsize is not None else p.get("gridsize")),
+        n_filters_scale=int(p.get("n_filters_scale")),
+        object_big=bool(p.get("object.big")),
+        probe_big=bool(p.get("probe.big")),
+        pad_object=bool(p.get("pad_object")),
+        probe_mask=bool(p.get("probe.mask")),
+        amp_activation=str(p.get("amp_activation")),
+        gaussian_smoothing_sigma=float(p.get("gaussian_smoothing_sigma")),
+        offset=int(p.get("offset")),
+        max_position_jitter=int(p.get("max_position_jitter")),
+        intensity_scale=_cfg_intensity_scale(size),
+        intensity_scale_trainable=bool(p.get("intensity_scale.trainable")),
+        probe_trainable=bool(p.get("probe.trainable")),
+        mae_weight=float(p.get("mae_weight")),
+        nll_weight=float(p.get("nll_weight")),
+        realspace_weight=float(p.get("realspace_weight")),
+        realspace_mae_weight=float(p.get("realspace_mae_weight")),
+        tv_weight=float(p.get("tv_weight")),
+    )
+
+
+def _initial_probe(size: int) -> np.ndarray:
+    """``cfg['probe']`` when it has size N, else the raw default probe (the original's fallback)."""
+    probe = p.cfg.get("probe")
+    if probe is not None and np.shape(probe)[0] == size:
+        return np.asarray(ops.convert_to_numpy(probe) if ops.is_tensor(probe) else probe)
+    return _probe.get_default_probe(size, fmt="np").astype(np.complex64)
+
+
+def create_model_with_gridsize(gridsize: int, N: int, **kwargs: Any) -> Tuple[keras.Model, keras.Model]:
+    """Uncompiled ``(autoencoder, diffraction_to_obj)`` for ``gridsize`` and ``N``.
+
+    ``kwargs`` are cfg keys applied while building (and, as in the original, left in cfg afterwards).
     """
-    return core.poisson_nll(y_true, y_pred)
+    for key, value in kwargs.items():
+        p.cfg[key] = value
+    spec = spec_from_cfg(gridsize, N)
+    autoencoder, diffraction_to_obj = factory.build_models(spec, probe=_initial_probe(spec.N))
+    _lazy_cache["log_scale"] = autoencoder.get_layer("intensity_scaler").log_scale
+    return autoencoder, diffraction_to_obj
+
+
+def create_compiled_model(gridsize: Optional[int] = None, N: Optional[int] = None
+                          ) -> Tuple[keras.Model, keras.Model]:
+    """``create_model_with_gridsize`` compiled with Adam(1e-3) and the cfg loss weights."""
+    gridsize = gridsize if gridsize is not None else p.get("gridsize")
+    N = N if N is not None else p.get("N")
+    autoencoder, diffraction_to_obj = create_model_with_gridsize(gridsize, N)
+    jit = bool(p.cfg.get("use_xla_compile", False))
+    factory.compile_autoencoder(autoencoder, spec_from_cfg(gridsize, N), jit_compile=jit or "auto")
+    return autoencoder, diffraction_to_obj
+
+
+def _get_log_scale():
+    """The log-scale variable of the most recently built model (a fresh one from cfg if none was built)."""
+    if "log_scale" not in _lazy_cache:
+        size = int(p.get("N"))
+        _lazy_cache["log_scale"] = keras.Variable(factory.log_scale_of(_cfg_intensity_scale(size)),
+                                                  trainable=False, name="log_scale")
+    return _lazy_cache["log_scale"]
+
+
+def scale(inputs: Any):
+    """``[x]`` → ``x / exp(log_scale)``."""
+    (x,) = inputs
+    return x / ops.exp(_get_log_scale())
+
+
+def inv_scale(inputs: Any):
+    """``[x]`` → ``exp(log_scale) · x``."""
+    (x,) = inputs
+    return ops.exp(_get_log_scale()) * x
+
+
+def get_amp_activation():
+    """The amplitude activation named by ``cfg['amp_activation']``."""
+    name = p.get("amp_activation")
+    table = {"sigmoid": keras.activations.sigmoid, "swish": keras.activations.silu,
+             "softplus": keras.activations.softplus, "relu": keras.activations.relu}
+    if name not in table:
+        raise ValueError(f"amp_activation must be one of {sorted(table)}; got {name!r}")
+    return table[name]
+
+
+def prepare_inputs(train_data: Any) -> list:
+    """``[X·s, coords]`` with ``s = cfg['intensity_scale']``."""
+    return [np.asarray(train_data.X) * p.get("intensity_scale"), np.asarray(train_data.coords)]
+
+
+def prepare_outputs(train_data: Any) -> list:
+    """``[center_channels(Y_I, coords)[..., :1], X·s, (X·s)²]``."""
+    x_scaled = np.asarray(train_data.X) * p.get("intensity_scale")
+    return training.make_targets(x_scaled, np.asarray(train_data.coords), np.asarray(train_data.Y_I))
+
+
+class _History:
+    """What ``Model.fit`` returns, reduced to the ``history`` dict callers read."""
+
+    def __init__(self, history: Dict[str, list]) -> None:
+        self.history = history
+        self.epoch = list(range(len(next(iter(history.values()), []))))
+
+
+def train(epochs: int, trainset: Any, model_instance: Optional[keras.Model] = None,
+          use_streaming: Optional[bool] = None) -> _History:
+    """Fit ``model_instance`` (default: the ``autoencoder`` singleton) on a ``PtychoDataContainer``.
+
+    Streaming is used above 10,000 samples unless ``use_streaming`` says otherwise.
+    """
+    model_instance = model_instance if model_instance is not None else __getattr__("autoencoder")
+    x_scaled, coords = prepare_inputs(trainset)
+    threshold = training.STREAMING_THRESHOLD
+    if use_streaming is not None:
+        threshold = -1 if use_streaming else max(threshold, len(x_scaled))
+    history = training.train(model_instance, x_scaled, coords, epochs=int(epochs), batch_size=int(p.get("batch_size")),
+                             y_amplitude=np.asarray(trainset.Y_I), verbose=1, streaming_threshold=threshold)
+    return _History(history)
+
+
+def _build_module_level_models() -> None:
+    global _model_construction_done
+    autoencoder, diffraction_to_obj = create_compiled_model()
+    _lazy_cache["autoencoder"] = autoencoder
+    _lazy_cache["diffraction_to_obj"] = diffraction_to_obj
+    _lazy_cache["autoencoder_no_nll"] = keras.Model(autoencoder.inputs, autoencoder.outputs[1])
+    _model_construction_done = True
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("autoencoder", "diffraction_to_obj", "autoencoder_no_nll"):
+        if name not in _lazy_cache:
+            warnings.warn(f"ptycho.model.{name} builds a model from params.cfg on first access; prefer "
+                          f"create_compiled_model()", DeprecationWarning, stacklevel=2)
+            _build_module_level_models()
+        return _lazy_cache[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
