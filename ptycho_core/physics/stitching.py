@@ -26,6 +26,7 @@ import numpy as np
 from keras import ops
 
 from ._checks import check_even_positive, check_rank
+from .._backend import compiled
 from .translation import sample_bilinear
 
 STITCH_EPSILON = 1e-9
@@ -117,23 +118,22 @@ def _stitched_sums(patches: Any, global_offsets: Any, M: int, chunk_size: int) -
     total = None
     for start in range(0, n, int(chunk_size)):
         stop = min(n, start + int(chunk_size))
-        window = ops.concatenate(
-            [real[start:stop], imag[start:stop], ops.ones_like(real[start:stop])], axis=-1
-        )
-        values = sample_bilinear(
-            window,
-            ops.convert_to_tensor(x0[start:stop, None, :]),
-            ops.convert_to_tensor(wx[start:stop, None, :]),
-            ops.convert_to_tensor(y0[start:stop, :, None]),
-            ops.convert_to_tensor(wy[start:stop, :, None]),
-        )
-        summed = ops.segment_sum(
-            ops.reshape(values, (-1, 3)),
-            ops.convert_to_tensor(index[start:stop].reshape(-1)),
-            num_segments=side * side,
+        summed = _footprint_sums(
+            real[start:stop], imag[start:stop],
+            x0[start:stop, None, :], wx[start:stop, None, :], y0[start:stop, :, None], wy[start:stop, :, None],
+            index[start:stop].reshape(-1), num_segments=side * side,
         )
         total = summed if total is None else total + summed
     return ops.convert_to_numpy(total).reshape(side, side, 3)[:canvas, :canvas]
+
+
+@compiled(static_argnames=("num_segments",))
+def _footprint_sums(real, imag, x0, wx, y0, wy, index, num_segments: int):
+    """Sample each patch's footprint (real, imaginary, ones) and scatter-add it: ``(num_segments, 3)``."""
+    window = ops.concatenate([real, imag, ops.ones_like(real)], axis=-1)
+    values = sample_bilinear(window, ops.convert_to_tensor(x0), ops.convert_to_tensor(wx),
+                             ops.convert_to_tensor(y0), ops.convert_to_tensor(wy))
+    return ops.segment_sum(ops.reshape(values, (-1, 3)), ops.convert_to_tensor(index), num_segments=num_segments)
 
 
 def reassemble_position(patches: Any, global_offsets: Any, M: int = 10, chunk_size: int = 2048) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import Any
 
 from keras import ops
 
+from .._backend import compiled
 from ._checks import check_dim, check_finite, check_rank, is_complex, real_float
 from .complex import complex_from_parts
 
@@ -83,6 +84,7 @@ def _broadcast_translations(translations: Any, n: Any):
     return ops.take(translations, ops.mod(ops.arange(n, dtype="int32"), m), axis=0)
 
 
+@compiled
 def _translate_real(images: Any, translations: Any):
     shape = ops.shape(images)
     n, h, w = shape[0], int(shape[1]), int(shape[2])
