@@ -1,7 +1,7 @@
 """Models across backends: save under each backend, load under every other; the same 20 training steps.
 
-* ``model.keras`` of ``autoencoder`` and ``diffraction_to_obj`` written under one backend loads under each of the
-  others and predicts the same object to 1e-5 relative (max-norm).
+* ``model.keras`` of ``autoencoder`` and ``diffraction_to_obj``, and the ``wts.h5.zip`` archive, written under one
+  backend load under each of the others and predict the same object to 1e-5 relative (max-norm).
 * From the same initial weights and batches, 20 Adam steps give loss curves that agree across backends to
   ``LOSS_RTOL`` relative at every step.
 """
@@ -66,6 +66,7 @@ def test_saved_models_load_under_every_backend(workdir: Path) -> None:
         loaded = _load(workdir / f"{dst}_load_{src}.npz")
         for key in ("d2o", "amplitude"):
             rows.append((src, dst, key, rel_err(loaded[key], own[key])))
+        rows.append((src, dst, "wts.h5.zip", rel_err(loaded["d2o_archive"], own["d2o"])))
     print("\n".join(f"saved {s:10s} loaded {d:10s} {k:9s} rel {e:.2e}" for s, d, k, e in rows))
     assert all(e <= RTOL for *_, e in rows), rows
     assert np.iscomplexobj(_load(workdir / "jax_load_torch.npz")["d2o"])
