@@ -35,22 +35,42 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-BACKENDS: Tuple[str, ...] = ("torch", "tensorflow", "jax")
-SEED = 0
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "physics.json"
+from ._common import (
+    RECORD_HEADER,
+    RESULTS_DIR,
+    SEED,
+    Engine,
+    Record,
+    add_common_arguments,
+    check_common_arguments,
+    check_worker_backend,
+    common_worker_args,
+    default_repeats,
+    load_average,
+    machine_info,
+    make_engine,
+    print_backend_lines,
+    record_cells,
+    render_table,
+    report_failures,
+    require_worker_env,
+    selected_backends,
+    spawn_worker,
+    throughput_record,
+    worker_progress,
+    write_json,
+)
+
+DEFAULT_JSON = RESULTS_DIR / "physics.json"
 
 #: Original PtychoPINN (TF) ``reassemble_position(M=20)`` seconds for N=64 patches, raster scan, ~70% overlap.
 REFERENCE_TF_SECONDS: Dict[int, float] = {1024: 5.0, 4096: 127.0}
@@ -94,27 +114,6 @@ FULL = Sizes()
 QUICK = Sizes(batch=8, stitch_counts=(64, 256), optional_counts=(), repeat_s=0.05)
 
 
-@dataclass
-class Record:
-    """One measured figure.
-
-    ``value`` is the median over ``repeats`` (patterns/s or seconds, see ``unit``); ``samples`` holds every
-    repeat; ``iters`` is the number of calls timed per repeat; ``first_call_s`` is the untimed warm-up call
-    (includes tracing / compilation).
-    """
-
-    backend: str
-    measurement: str
-    mode: str
-    size: str
-    value: float
-    unit: str
-    samples: List[float]
-    iters: int
-    first_call_s: float
-    extra: Dict[str, Any] = field(default_factory=dict)
-
-
 # --------------------------------------------------------------------------------------------- data (NumPy)
 
 
@@ -151,195 +150,6 @@ def object_patches(rng: np.random.Generator, count: int, n: int) -> np.ndarray:
     amplitude = rng.uniform(0.5, 1.0, size=(count, n, n, 1)).astype(np.float32)
     phase = rng.uniform(-np.pi, np.pi, size=(count, n, n, 1)).astype(np.float32)
     return (amplitude * np.exp(1j * phase)).astype(np.complex64)
-
-
-# --------------------------------------------------------------------------------------- backend adapters
-
-
-class Engine:
-    """Backend-specific pieces: tensor creation, compiled gradient / forward steps, device synchronisation."""
-
-    name = ""
-    grad_mode = ""
-    forward_mode = ""
-
-    def tensor(self, array: np.ndarray, requires_grad: bool = False) -> Any:
-        """Backend tensor holding ``array`` on the default device."""
-        from keras import ops
-
-        return ops.convert_to_tensor(array)
-
-    def value_and_grad(self, fn: Callable[..., Any], argc: int) -> Callable[..., Any]:
-        """Step ``(*xs) -> (fn(*xs), grads w.r.t. all argc xs)`` for a scalar ``fn`` of backend tensors."""
-        raise NotImplementedError
-
-    def forward(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Step ``(*xs) -> fn(*xs)`` without gradient bookkeeping."""
-        raise NotImplementedError
-
-    def sync(self, outputs: Any) -> None:
-        """Block until ``outputs`` (any nest of tensors) have been computed."""
-
-    def device(self) -> str:
-        """Human-readable description of the device the backend computes on."""
-        return "cpu"
-
-    def version(self) -> str:
-        return ""
-
-
-class TorchEngine(Engine):
-    name = "torch"
-    grad_mode = "eager torch.autograd"
-    forward_mode = "eager, torch.no_grad"
-
-    def __init__(self, threads: Optional[int] = None) -> None:
-        import torch
-
-        if threads:
-            torch.set_num_threads(threads)
-        self.torch = torch
-
-    def tensor(self, array: np.ndarray, requires_grad: bool = False) -> Any:
-        t = super().tensor(array)
-        return t.detach().requires_grad_(True) if requires_grad else t
-
-    def value_and_grad(self, fn: Callable[..., Any], argc: int) -> Callable[..., Any]:
-        torch = self.torch
-
-        def step(*xs: Any) -> Any:
-            loss = fn(*xs)
-            return loss, torch.autograd.grad(loss, xs)
-
-        return step
-
-    def forward(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        torch = self.torch
-
-        def step(*xs: Any) -> Any:
-            with torch.no_grad():
-                return fn(*xs)
-
-        return step
-
-    def sync(self, outputs: Any) -> None:
-        if self.torch.cuda.is_available():
-            self.torch.cuda.synchronize()
-
-    def device(self) -> str:
-        torch = self.torch
-        if torch.cuda.is_available():
-            return f"cuda ({torch.cuda.get_device_name(0)})"
-        return f"cpu ({torch.get_num_threads()} threads)"
-
-    def version(self) -> str:
-        return self.torch.__version__
-
-
-class TensorFlowEngine(Engine):
-    name = "tensorflow"
-    grad_mode = "tf.function graph (jit_compile=False) + GradientTape"
-    forward_mode = "tf.function graph (jit_compile=False)"
-
-    def __init__(self) -> None:
-        import tensorflow as tf
-
-        self.tf = tf
-
-    def value_and_grad(self, fn: Callable[..., Any], argc: int) -> Callable[..., Any]:
-        tf = self.tf
-
-        @tf.function(jit_compile=False)
-        def step(*xs: Any) -> Any:
-            with tf.GradientTape() as tape:
-                tape.watch(xs)
-                loss = fn(*xs)
-            return loss, tape.gradient(loss, xs)
-
-        return step
-
-    def forward(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        return self.tf.function(fn, jit_compile=False)
-
-    def sync(self, outputs: Any) -> None:
-        self.tf.test.experimental.sync_devices()
-
-    def device(self) -> str:
-        gpus = self.tf.config.list_physical_devices("GPU")
-        return f"gpu ({len(gpus)})" if gpus else "cpu"
-
-    def version(self) -> str:
-        return self.tf.__version__
-
-
-class JaxEngine(Engine):
-    name = "jax"
-    grad_mode = "jax.jit(jax.value_and_grad)"
-    forward_mode = "jax.jit"
-
-    def __init__(self) -> None:
-        import jax
-
-        self.jax = jax
-
-    def value_and_grad(self, fn: Callable[..., Any], argc: int) -> Callable[..., Any]:
-        return self.jax.jit(self.jax.value_and_grad(fn, argnums=tuple(range(argc))))
-
-    def forward(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        return self.jax.jit(fn)
-
-    def sync(self, outputs: Any) -> None:
-        self.jax.block_until_ready(outputs)
-
-    def device(self) -> str:
-        return ", ".join(str(d) for d in self.jax.devices())
-
-    def version(self) -> str:
-        return self.jax.__version__
-
-
-def make_engine(backend: str, torch_threads: Optional[int] = None) -> Engine:
-    """Engine for the backend Keras was imported with (``KERAS_BACKEND``); ``torch_threads`` sets torch's pool."""
-    if backend == "torch":
-        return TorchEngine(torch_threads)
-    return {"tensorflow": TensorFlowEngine, "jax": JaxEngine}[backend]()
-
-
-# ------------------------------------------------------------------------------------------------ timing
-
-
-def time_throughput(step: Callable[..., Any], args: Sequence[Any], engine: Engine, repeats: int,
-                    repeat_s: float) -> Tuple[List[float], int, float]:
-    """Seconds per call of ``step(*args)``: one warm-up call, then ``repeats`` timed runs of ``iters`` calls.
-
-    ``iters`` is chosen so that one repeat lasts about ``repeat_s`` seconds. Returns
-    ``(seconds per call for each repeat, iters, warm-up seconds)``.
-    """
-    start = time.perf_counter()
-    engine.sync(step(*args))
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    engine.sync(step(*args))
-    single = max(time.perf_counter() - start, 1e-6)
-    iters = int(min(1000, max(1, round(repeat_s / single))))
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = None
-        for _ in range(iters):
-            out = step(*args)
-        engine.sync(out)
-        samples.append((time.perf_counter() - start) / iters)
-    return samples, iters, first
-
-
-def throughput_record(engine: Engine, measurement: str, mode: str, size: str, batch: int,
-                      step: Callable[..., Any], args: Sequence[Any], repeats: int, repeat_s: float) -> Record:
-    """Time ``step`` and express it as patterns/s (``batch`` patterns per call; median over repeats)."""
-    samples, iters, first = time_throughput(step, args, engine, repeats, repeat_s)
-    rates = [batch / s for s in samples]
-    return Record(engine.name, measurement, mode, size, statistics.median(rates), "patterns/s", rates, iters,
-                  first, {"ms_per_call": 1e3 * statistics.median(samples)})
 
 
 # ------------------------------------------------------------------------------------------- measurements
@@ -457,12 +267,8 @@ def run_worker(backend: str, sizes: Sizes, repeats: int, out: Path, torch_thread
     """Measure everything on ``backend`` (already selected by ``KERAS_BACKEND``) and write JSON to ``out``."""
     import keras
 
-    if keras.backend.backend() != backend:
-        raise RuntimeError(f"KERAS_BACKEND selects {keras.backend.backend()!r}, expected {backend!r}")
-
-    def progress(message: str) -> None:
-        print(f"[{backend}] {message}", file=sys.stderr, flush=True)
-
+    check_worker_backend(backend)
+    progress = worker_progress(backend)
     engine = make_engine(backend, torch_threads)
     records: List[Record] = []
     progress("diffraction")
@@ -483,51 +289,10 @@ def run_worker(backend: str, sizes: Sizes, repeats: int, out: Path, torch_thread
 # ------------------------------------------------------------------------------------------------- parent
 
 
-def spawn_worker(backend: str, args: argparse.Namespace, repeats: int) -> Dict[str, Any]:
-    """Run one backend in a subprocess; returns its JSON payload, or ``{"backend", "error"}`` on failure."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / f"{backend}.json"
-        cmd = [sys.executable, "-m", "benchmarks.bench_physics", "--worker", backend, "--out", str(out),
-               "--repeats", str(repeats)]
-        if args.quick:
-            cmd.append("--quick")
-        if args.torch_threads:
-            cmd += ["--torch-threads", str(args.torch_threads)]
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
-        elapsed = time.perf_counter() - start
-        if proc.returncode != 0 or not out.exists():
-            return {"backend": backend, "error": f"worker exited with {proc.returncode}", "log": proc.stdout}
-        payload = json.loads(out.read_text())
-    payload["worker_wall_s"] = elapsed
-    progress_lines = [line for line in proc.stdout.splitlines() if line.startswith(f"[{backend}]")]
-    print("\n".join(progress_lines + [f"[{backend}] done in {elapsed:.1f} s"]), file=sys.stderr, flush=True)
-    return payload
-
-
-def format_value(value: float, unit: str) -> str:
-    if unit == "s":
-        return f"{value:.3f} s" if value < 100 else f"{value:.0f} s"
-    return f"{value:,.0f} {unit}"
-
-
 def format_table(results: Sequence[Dict[str, Any]]) -> str:
     """One row per backend × measurement: mode, size, median figure, spread of repeats, iterations/repeat."""
-    header = ("backend", "measurement", "size", "median", "min..max", "iters", "1st call", "mode")
-    rows = [header]
-    for payload in results:
-        for r in payload.get("records", []):
-            unit = r["unit"]
-            spread = f"{format_value(min(r['samples']), unit)}..{format_value(max(r['samples']), unit)}"
-            rows.append((r["backend"], r["measurement"], r["size"], format_value(r["value"], unit),
-                         spread.replace(f" {unit}..", ".."), str(r["iters"]), f"{r['first_call_s']:.2f} s",
-                         r["mode"]))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    rows = [record_cells(r) + (r["mode"],) for payload in results for r in payload.get("records", [])]
+    return render_table(RECORD_HEADER + ("mode",), rows)
 
 
 def stitch_summary(payload: Dict[str, Any]) -> List[str]:
@@ -558,42 +323,18 @@ def stitch_summary(payload: Dict[str, Any]) -> List[str]:
     return lines
 
 
-def load_average() -> Optional[Tuple[float, float, float]]:
-    """1, 5 and 15 minute load averages (``None`` where the OS has none); other jobs make timings noisy."""
-    try:
-        return tuple(round(x, 2) for x in os.getloadavg())  # type: ignore[return-value]
-    except (AttributeError, OSError):
-        return None
-
-
-def machine_info() -> Dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-    }
-
-
 def run_parent(args: argparse.Namespace) -> int:
     """Spawn one worker per backend, print the table and summaries, write the JSON; returns the exit code."""
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = [b for b in backends if b not in BACKENDS]
-    if unknown:
-        raise SystemExit(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
-    repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
+    backends = selected_backends(args)
+    repeats = default_repeats(args)
     sizes = QUICK if args.quick else FULL
     load_before = load_average()
-    results = [spawn_worker(b, args, repeats) for b in backends]
+    results = [spawn_worker("benchmarks.bench_physics", b, common_worker_args(args, repeats)) for b in backends]
     load_after = load_average()
 
     print(f"\nPhysics benchmark ({'quick' if args.quick else 'full'}; median of {repeats}; float32; "
           f"{os.cpu_count()} CPU cores; load average before {load_before}, after {load_after})")
-    for payload in results:
-        if "error" not in payload:
-            print(f"  {payload['backend']:<10} {payload['backend_version']:<12} device: {payload['device']}  "
-                  f"(keras {payload['keras_version']}, worker {payload['worker_wall_s']:.0f} s)")
+    print_backend_lines(results)
     print()
     print(format_table(results))
     print()
@@ -604,13 +345,8 @@ def run_parent(args: argparse.Namespace) -> int:
           + ", ".join(f"{v:.0f} s for {k:,} patches" for k, v in REFERENCE_TF_SECONDS.items())
           + f"; target >= {TARGET_SPEEDUP:.0f}x at {TARGET_SPEEDUP_PATCHES:,} patches, linear growth.")
 
-    failed = [p for p in results if "error" in p]
-    for payload in failed:
-        print(f"\n{payload['backend']}: {payload['error']}\n{payload['log'][-4000:]}", file=sys.stderr)
-
-    json_path = Path(args.json)
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({
+    failed = report_failures(results)
+    write_json(args.json, {
         "quick": bool(args.quick),
         "repeats": repeats,
         "sizes": asdict(sizes),
@@ -620,35 +356,22 @@ def run_parent(args: argparse.Namespace) -> int:
         "load_average_before": load_before,
         "load_average_after": load_after,
         "results": results,
-    }, indent=1))
-    print(f"\nwrote {json_path}")
+    })
     return 1 if failed else 0
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_physics", description=__doc__.split("\n")[0])
-    parser.add_argument("--backends", default=",".join(BACKENDS),
-                        help="comma-separated backends to run (default: %(default)s)")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes and 1 repeat (CI smoke run)")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed repeats per figure, the median is reported (default 3, 1 with --quick)")
-    parser.add_argument("--json", default=str(DEFAULT_JSON), help="where to write all figures (default: %(default)s)")
-    parser.add_argument("--torch-threads", type=int, default=None,
-                        help="torch intra-op threads (default: torch's choice). On a shared machine 1 avoids "
-                             "OpenMP oversubscription, which can slow torch several-fold")
-    parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
+    add_common_arguments(parser, DEFAULT_JSON)
     args = parser.parse_args(argv)
-    if args.repeats is not None and args.repeats < 1:
-        parser.error("--repeats must be >= 1")
+    check_common_arguments(parser, args)
     return args
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if args.worker:
-        if os.environ.get("KERAS_BACKEND") != args.worker:
-            raise SystemExit(f"--worker {args.worker} needs KERAS_BACKEND={args.worker} in the environment")
+        require_worker_env(args.worker)
         run_worker(args.worker, QUICK if args.quick else FULL, args.repeats or 1, Path(args.out),
                    args.torch_threads)
         return 0
