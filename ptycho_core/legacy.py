@@ -22,7 +22,7 @@ import numpy as np
 
 from .factory import build_models
 from .safe_pickle import safe_load
-from .spec import ModelSpec
+from .spec import ModelSpec, spec_from_legacy_params
 
 MODEL_NAMES = ("autoencoder", "diffraction_to_obj")
 
@@ -32,21 +32,7 @@ def spec_from_params(params: Mapping[str, Any]) -> ModelSpec:
     missing = [k for k in ("N", "gridsize") if k not in params]
     if missing:
         raise ValueError(f"params.dill lacks {missing}: not a PtychoPINN model archive")
-    get = params.get
-    return ModelSpec(
-        N=int(get("N")), gridsize=int(get("gridsize")), n_filters_scale=int(get("n_filters_scale", 2)),
-        object_big=bool(get("object.big", True)), probe_big=bool(get("probe.big", False)),
-        pad_object=bool(get("pad_object", True)), probe_mask=bool(get("probe.mask", True)),
-        amp_activation=str(get("amp_activation", "sigmoid")),
-        gaussian_smoothing_sigma=float(get("gaussian_smoothing_sigma", 0.0)), offset=int(get("offset", 4)),
-        max_position_jitter=int(get("max_position_jitter", 10)),
-        intensity_scale=float(np.asarray(get("intensity_scale"))),
-        intensity_scale_trainable=bool(get("intensity_scale.trainable", False)),
-        probe_trainable=bool(get("probe.trainable", False)),
-        mae_weight=float(get("mae_weight", 0.0)), nll_weight=float(get("nll_weight", 1.0)),
-        realspace_weight=float(get("realspace_weight", 0.0)),
-        realspace_mae_weight=float(get("realspace_mae_weight", 0.0)), tv_weight=float(get("tv_weight", 0.0)),
-    )
+    return spec_from_legacy_params(params)
 
 
 def conv_weights(model_keras: bytes, member: str) -> list:

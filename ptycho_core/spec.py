@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+import numpy as np
+
 AMP_ACTIVATIONS = ("sigmoid", "swish", "softplus", "relu")
 SUPPORTED_N = (64, 128, 256)
 
@@ -93,6 +95,36 @@ class ModelSpec:
         if strict and unknown:
             raise ValueError(f"unknown ModelSpec fields: {sorted(unknown)}")
         return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def spec_from_legacy_params(params: Mapping[str, Any], **overrides: Any) -> ModelSpec:
+    """The :class:`ModelSpec` described by the original's ``params.cfg`` keys (``object.big``, ``probe.mask``, …).
+
+    Missing keys take the original's ``DEFAULT_CFG`` values; a missing ``intensity_scale`` becomes
+    ``sqrt(nphotons)/(N/2)``. ``overrides`` (ModelSpec field names) win over ``params``.
+    """
+    get = params.get
+    if "N" not in params and "N" not in overrides:
+        raise ValueError("the parameters lack 'N' (the patch size): not a PtychoPINN configuration")
+    size = int(overrides.get("N", get("N")))
+    scale = get("intensity_scale")
+    if scale is None:
+        nphotons = float(get("nphotons", 1e9))
+        scale = float(np.float32(np.sqrt(np.float32(nphotons)) / (size / 2)))
+    values = dict(
+        N=size, gridsize=int(get("gridsize", 2)), n_filters_scale=int(get("n_filters_scale", 2)),
+        object_big=bool(get("object.big", True)), probe_big=bool(get("probe.big", False)),
+        pad_object=bool(get("pad_object", True)), probe_mask=bool(get("probe.mask", True)),
+        amp_activation=str(get("amp_activation", "sigmoid")),
+        gaussian_smoothing_sigma=float(get("gaussian_smoothing_sigma", 0.0)), offset=int(get("offset", 4)),
+        max_position_jitter=int(get("max_position_jitter", 10)), intensity_scale=float(np.asarray(scale)),
+        intensity_scale_trainable=bool(get("intensity_scale.trainable", False)),
+        probe_trainable=bool(get("probe.trainable", False)), mae_weight=float(get("mae_weight", 0.0)),
+        nll_weight=float(get("nll_weight", 1.0)), realspace_weight=float(get("realspace_weight", 0.0)),
+        realspace_mae_weight=float(get("realspace_mae_weight", 0.0)), tv_weight=float(get("tv_weight", 0.0)),
+    )
+    values.update(overrides)
+    return ModelSpec(**values)
 
 
 def filter_lists(spec: ModelSpec) -> tuple[list[int], list[int]]:

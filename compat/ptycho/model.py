@@ -34,8 +34,7 @@ from ptycho_core.layers import (  # noqa: F401  (the original exposes these clas
     ProbeIllumination,
 )
 from ptycho_core.losses import negloglik
-from ptycho_core.physics import intensity_scale as _intensity_scale
-from ptycho_core.spec import ModelSpec
+from ptycho_core.spec import ModelSpec, spec_from_legacy_params
 
 from . import params as p
 from . import probe as _probe
@@ -53,37 +52,14 @@ __all__ = [
 ]
 
 
-def _cfg_intensity_scale(size: int) -> float:
-    value = p.cfg.get("intensity_scale")
-    if value is None:
-        return float(_intensity_scale(p.get("nphotons"), size))
-    return float(np.asarray(value))
-
-
 def spec_from_cfg(gridsize: Optional[int] = None, N: Optional[int] = None) -> ModelSpec:
     """The :class:`~ptycho_core.spec.ModelSpec` that ``params.cfg`` describes (explicit gridsize/N win)."""
-    size = int(N if N is not None else p.get("N"))
-    return ModelSpec(
-        N=size,
-        gridsize=int(gridsize if gridsize is not None else p.get("gridsize")),
-        n_filters_scale=int(p.get("n_filters_scale")),
-        object_big=bool(p.get("object.big")),
-        probe_big=bool(p.get("probe.big")),
-        pad_object=bool(p.get("pad_object")),
-        probe_mask=bool(p.get("probe.mask")),
-        amp_activation=str(p.get("amp_activation")),
-        gaussian_smoothing_sigma=float(p.get("gaussian_smoothing_sigma")),
-        offset=int(p.get("offset")),
-        max_position_jitter=int(p.get("max_position_jitter")),
-        intensity_scale=_cfg_intensity_scale(size),
-        intensity_scale_trainable=bool(p.get("intensity_scale.trainable")),
-        probe_trainable=bool(p.get("probe.trainable")),
-        mae_weight=float(p.get("mae_weight")),
-        nll_weight=float(p.get("nll_weight")),
-        realspace_weight=float(p.get("realspace_weight")),
-        realspace_mae_weight=float(p.get("realspace_mae_weight")),
-        tv_weight=float(p.get("tv_weight")),
-    )
+    overrides = {}
+    if gridsize is not None:
+        overrides["gridsize"] = int(gridsize)
+    if N is not None:
+        overrides["N"] = int(N)
+    return spec_from_legacy_params(p.params(), **overrides)
 
 
 def _initial_probe(size: int) -> np.ndarray:
@@ -122,7 +98,7 @@ def _get_log_scale():
     """The log-scale variable of the most recently built model (a fresh one from cfg if none was built)."""
     if "log_scale" not in _lazy_cache:
         size = int(p.get("N"))
-        _lazy_cache["log_scale"] = keras.Variable(factory.log_scale_of(_cfg_intensity_scale(size)),
+        _lazy_cache["log_scale"] = keras.Variable(factory.log_scale_of(spec_from_cfg(N=size).intensity_scale),
                                                   trainable=False, name="log_scale")
     return _lazy_cache["log_scale"]
 
