@@ -49,6 +49,7 @@ printed beside ours with the ratios; speed targets live here, never in unit test
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import os
@@ -479,8 +480,9 @@ def run_parent(args: argparse.Namespace) -> int:
     """Spawn one worker per backend, print the table and summaries, write the JSON; returns the exit code."""
     backends = selected_backends(args)
     repeats = default_repeats(args)
-    sizes = QUICK if args.quick else FULL
+    sizes = chosen_sizes(args)
     worker_args = common_worker_args(args, repeats) + ["--jit", args.jit]
+    worker_args += ["--train", format_configs(sizes.train), "--predict", format_configs(sizes.predict)]
     load_before = load_average()
     results = [spawn_worker("benchmarks.bench_model", b, worker_args) for b in backends]
     load_after = load_average()
@@ -519,9 +521,42 @@ def run_parent(args: argparse.Namespace) -> int:
     return 1 if failed or any(p.get("errors") for p in results) else 0
 
 
+def parse_configs(text: str) -> Tuple[Tuple[int, int], ...]:
+    """``"1x16,2x8"`` → ``((1, 16), (2, 8))`` (gridsize × batch); ``"none"`` → ``()``."""
+    if text.strip().lower() == "none":
+        return ()
+    configs = []
+    for item in text.split(","):
+        gridsize, _, batch = item.strip().partition("x")
+        if not (gridsize.isdigit() and batch.isdigit() and int(gridsize) >= 1 and int(batch) >= 1):
+            raise argparse.ArgumentTypeError(f"expected GRIDSIZExBATCH items like 1x16, or none; got {item!r}")
+        configs.append((int(gridsize), int(batch)))
+    return tuple(configs)
+
+
+def format_configs(configs: Sequence[Tuple[int, int]]) -> str:
+    """Inverse of :func:`parse_configs`."""
+    return ",".join(f"{g}x{b}" for g, b in configs) or "none"
+
+
+def chosen_sizes(args: argparse.Namespace) -> Sizes:
+    """:data:`QUICK` or :data:`FULL`, with ``--train`` / ``--predict`` replacing their configurations."""
+    sizes = QUICK if args.quick else FULL
+    if args.train is not None:
+        sizes = dataclasses.replace(sizes, train=args.train)
+    if args.predict is not None:
+        sizes = dataclasses.replace(sizes, predict=args.predict)
+    return sizes
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_model", description=__doc__.split("\n")[0])
     add_common_arguments(parser, DEFAULT_JSON)
+    parser.add_argument("--train", type=parse_configs, default=None, metavar="GxB,...",
+                        help="training configurations gridsize x batch, or none (default: 1x16,2x16,2x8; "
+                             "--quick: 2x2)")
+    parser.add_argument("--predict", type=parse_configs, default=None, metavar="GxB,...",
+                        help="inference configurations, or none (default: 1x16,1x64,1x256; --quick: 1x4)")
     parser.add_argument("--jit", choices=tuple(JIT_CHOICES), default="auto",
                         help="jit_compile passed to compile / set for predict (default: %(default)s; auto = "
                              "Keras's choice: off on torch and CPU-only TF, XLA on JAX)")
@@ -534,8 +569,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if args.worker:
         require_worker_env(args.worker)
-        run_worker(args.worker, QUICK if args.quick else FULL, args.repeats or 1, Path(args.out),
-                   JIT_CHOICES[args.jit], args.torch_threads)
+        run_worker(args.worker, chosen_sizes(args), args.repeats or 1, Path(args.out), JIT_CHOICES[args.jit],
+                   args.torch_threads)
         return 0
     return run_parent(args)
 

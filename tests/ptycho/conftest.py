@@ -14,3 +14,16 @@ def restore_cfg():
     live.clear()
     live.update(saved)
     params._sealed = sealed
+
+
+@pytest.fixture
+def clean_models():
+    """Drop the ``ptycho.model`` singletons a test creates (cache and assigned attributes)."""
+    import ptycho.model as model
+
+    saved = dict(model._lazy_cache)
+    yield
+    model._lazy_cache.clear()
+    model._lazy_cache.update(saved)
+    for name in ("autoencoder", "diffraction_to_obj"):
+        model.__dict__.pop(name, None)

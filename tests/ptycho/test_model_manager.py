@@ -15,13 +15,8 @@ from ptycho import model_manager, params
 
 
 @pytest.fixture(autouse=True)
-def clean_models():
-    saved = dict(model._lazy_cache)
+def _clean(clean_models):
     yield
-    model._lazy_cache.clear()
-    model._lazy_cache.update(saved)
-    for name in ("autoencoder", "diffraction_to_obj"):
-        model.__dict__.pop(name, None)
 
 
 def test_save_then_load_in_a_fresh_process(tmp_path):

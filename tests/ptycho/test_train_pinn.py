@@ -13,13 +13,8 @@ from ptycho_core import layers
 
 
 @pytest.fixture(autouse=True)
-def clean_models():
-    saved = dict(model._lazy_cache)
+def _clean(clean_models):
     yield
-    model._lazy_cache.clear()
-    model._lazy_cache.update(saved)
-    for name in ("autoencoder", "diffraction_to_obj"):
-        model.__dict__.pop(name, None)
 
 
 def test_calculate_intensity_scale_is_the_original_formula():
