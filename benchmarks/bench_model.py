@@ -6,10 +6,13 @@ Run from the repository root::
     python -m benchmarks.bench_model --quick                # tiny sizes, 1 repeat (CI smoke run)
     python -m benchmarks.bench_model --backends torch --torch-threads 1 --repeats 5
     python -m benchmarks.bench_model --backends tensorflow --jit on    # XLA on TF (jit_compile=True)
+    python -m benchmarks.bench_model --train 1x16,2x8 --predict 1x16     # only the like-for-like configurations
 
 Each backend runs in its own subprocess (see :mod:`benchmarks._common`); figures go to ``--json`` (default
-``benchmarks/results/model.json``, git-ignored). ``--quick`` runs one small configuration of each kind (1 step /
-batch per call); such a run is mostly start-up and compilation and its figures only show that everything runs.
+``benchmarks/results/model.json``, git-ignored). A full run takes about 5 minutes per backend on 2 CPU cores.
+``--quick`` runs one small configuration of each kind (1 step / batch per call); such a run is mostly start-up
+and compilation and its figures only show that everything runs. On a machine shared with other jobs torch's
+OpenMP threads can stall each other several-fold: use ``--torch-threads 1`` or ``OMP_WAIT_POLICY=PASSIVE``.
 
 Model: ``ModelSpec(N=64, n_filters_scale=2)`` with the defaults ``object_big=True``, ``probe_big=True``
 (``create_compiled_models``: Adam 1e-3, Poisson NLL), float32, the default probe normalised with probe_scale 4.
@@ -255,6 +258,7 @@ def _fresh_session() -> None:
 
 
 def _models(sizes: Sizes, gridsize: int, jit: Any):
+    """``(spec, probe, autoencoder, diffraction_to_obj)``: compiled with ``jit_compile=jit`` (also set for predict)."""
     from ptycho_core.factory import create_compiled_models
     from ptycho_core.physics import intensity_scale
     from ptycho_core.spec import ModelSpec
@@ -287,11 +291,11 @@ def bench_training(engine: Engine, sizes: Sizes, gridsize: int, batch: int, jit:
     _fresh_session()
     reset_peak_rss()
     engine.reset_peak_memory()
+    from ptycho_core.training import make_targets
+
     spec, probe, autoencoder, _ = _models(sizes, gridsize, jit)
     count = sizes.train_steps * batch
     x, positions = synthetic_inputs(np.random.default_rng(SEED + gridsize), count, sizes.n, gridsize, probe)
-    from ptycho_core.training import make_targets
-
     targets = make_targets(x, positions)
     last: Dict[str, float] = {}
 
