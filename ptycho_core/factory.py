@@ -13,7 +13,7 @@ Graph (names are the original's)::
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import keras
 import numpy as np
@@ -81,6 +81,27 @@ def build_models(spec: ModelSpec, probe: Optional[Any] = None) -> Tuple[keras.Mo
     autoencoder = keras.Model([image, positions], [trimmed, scaled, intensity], name="autoencoder")
     diffraction_to_obj = keras.Model([image, positions], trimmed, name="diffraction_to_obj")
     return autoencoder, diffraction_to_obj
+
+
+def relink_loaded(models: Dict[str, keras.Model]) -> Dict[str, keras.Model]:
+    """Restore the sharing of a freshly built pair in models loaded from separate ``.keras`` files.
+
+    Deserialising gives ``intensity_scaler_inv`` its own copy of the log scale and ``diffraction_to_obj`` its own
+    copy of every layer. Here the inverse scaler is tied back to the scaler's variable, and
+    ``diffraction_to_obj`` is rebuilt as the autoencoder's first output (same weights, so identical predictions),
+    so that training a loaded autoencoder also updates the loaded inference model. Returns ``models``, updated.
+    """
+    autoencoder = models.get("autoencoder")
+    if autoencoder is None:
+        return models
+    try:
+        tie_log_scale(autoencoder.get_layer("intensity_scaler"), autoencoder.get_layer("intensity_scaler_inv"))
+    except ValueError:  # not a model built by build_models
+        return models
+    if "diffraction_to_obj" in models:
+        models["diffraction_to_obj"] = keras.Model(autoencoder.inputs, autoencoder.outputs[0],
+                                                   name="diffraction_to_obj")
+    return models
 
 
 def compile_autoencoder(autoencoder: keras.Model, spec: ModelSpec, learning_rate: float = 1e-3,

@@ -15,6 +15,7 @@ Any batch size works: reassembly is per sample.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -25,6 +26,26 @@ from keras import ops
 from .physics.patches import center_channels
 
 STREAMING_THRESHOLD = 10_000
+
+logger = logging.getLogger(__name__)
+
+
+class LossLogger(keras.callbacks.Callback):
+    """Logs each epoch's losses (training and ``val_*``) at INFO on ``ptycho_core.training``.
+
+    Host applications (Ptychodus) see training progress through the standard ``logging`` tree even when the
+    progress bar is off; the same numbers end up in the returned history dict.
+    """
+
+    def __init__(self, epochs: Optional[int] = None) -> None:
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        shown = ", ".join(f"{key}={float(value):.6g}" for key, value in sorted((logs or {}).items())
+                          if key == "loss" or key == "val_loss" or key.endswith("_loss"))
+        total = f"/{self.epochs}" if self.epochs else ""
+        logger.info("epoch %d%s: %s", epoch + 1, total, shown)
 
 
 def make_targets(x_scaled: np.ndarray, positions: np.ndarray, y_amplitude: Optional[np.ndarray] = None) -> List:
@@ -82,6 +103,7 @@ def default_callbacks(has_validation: bool, verbose: int) -> List[keras.callback
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2,
                                                            min_lr=1e-4, verbose=1 if verbose else 0))
     callbacks.append(keras.callbacks.EarlyStopping(monitor="loss", patience=3))
+    callbacks.append(LossLogger())
     return callbacks
 
 

@@ -59,6 +59,9 @@ def tie_log_scale(scaler: _LogScaleLayer, inverse: _LogScaleLayer) -> None:
             bucket.remove(inverse.log_scale)
     inverse.log_scale = scaler.log_scale
     inverse._tracker.lock()
+    # Saved configs then describe the inverse's own (placeholder) weight as frozen, so a deserialised model has
+    # the same trainable variables as the built one (its optimizer state loads) until it is tied again.
+    inverse.log_scale_trainable = False
 
 
 @register

@@ -48,3 +48,26 @@ def dataset(n_side: int = 8, size: int = 64, step: float = 6.0, nphotons: float 
         "patches": patches,
         "intensity_scale": np.float32(s),
     }
+
+
+def scan(n_side: int = 10, size: int = 64, step: float = 5.0, nphotons: float = 1e6, seed: int = 0,
+         poisson: bool = True) -> dict:
+    """A raw raster scan as the NPZ / ``RawData`` schema holds it (independent of ptycho_core).
+
+    Keys: ``xcoords``, ``ycoords`` (n,) float64 object-pixel centres of the patches, ``diff3d`` (n, N, N) float32
+    diffraction AMPLITUDES (sqrt of Poisson counts with mean total ``nphotons`` per pattern when ``poisson``),
+    ``probeGuess`` (N, N) complex64 (unnormalised default probe), ``objectGuess`` (H, W) complex64,
+    ``scan_index`` (n,) int, ``patches`` (n, N, N) complex64 true object patches.
+    """
+    data = dataset(n_side=n_side, size=size, step=step, nphotons=nphotons, seed=seed)
+    centres = data["global_offsets"][:, 0, :, 0]
+    probe = ref.default_probe(size).astype(np.complex64)
+    intensity = np.abs(ref.pad_and_diffract(data["patches"] * probe[None, ..., None])[..., 0]) ** 2
+    intensity *= nphotons / intensity.sum(axis=(1, 2), keepdims=True).mean()
+    if poisson:
+        intensity = np.random.default_rng(seed + 1).poisson(intensity).astype(np.float64)
+    return {
+        "xcoords": centres[:, 0].astype(np.float64), "ycoords": centres[:, 1].astype(np.float64),
+        "diff3d": np.sqrt(intensity).astype(np.float32), "probeGuess": probe, "objectGuess": data["object"],
+        "scan_index": np.zeros(len(centres), dtype=int), "patches": data["patches"][..., 0],
+    }

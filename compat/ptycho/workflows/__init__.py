@@ -1,0 +1,1 @@
+"""The original ``ptycho.workflows``: end-to-end entry points (``components``) and backend dispatch."""
