@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    -c ci/constraints.txt -r ci/requirements-ci.txt -e ".[torch,jax,test]"
+    -c ci/constraints.txt -r ci/requirements-ci.txt -e ".[torch,jax,test,ptychodus]"
 .venv/bin/python - <<'PY'
 import importlib.metadata as m
 print("installed:", ", ".join(f"{p} {m.version(p)}" for p in

@@ -9,6 +9,11 @@ Deliberate deviations: Poisson counts come from NumPy's legacy global RNG (``np.
 ``count_photons`` of a complex array sums ``|x|²`` (the original summed the complex ``x²``); chunking of
 the diffraction only bounds memory (the Poisson stream is the same as one draw over all patterns);
 ``illuminate_and_diffract`` returns float32 ``Y_phi``.
+
+Object generators (``mk_lines_img``, ``dummy_phi``, ``sim_object_image``) are thin adapters over
+:mod:`ptycho_core.simulation.objects`. Without an ``rng`` they draw from NumPy's legacy global RNG like the
+original (``np.random.seed`` reproduces them); ``sim_object_image`` supports the ``'lines'`` and ``'grf'`` data
+sources (the GRF is statistically equivalent to the original's ``powerbox`` field, not the same realisation).
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from ptycho_core import physics as core
+from ptycho_core.simulation import objects as _objects
 
 from . import params as p
 from . import tf_helper as hh
 from ._host import HostArray, host, to_numpy
 
-__all__ = ["observe_amplitude", "count_photons", "scale_nphotons", "diffract_obj", "illuminate_and_diffract"]
+__all__ = ["observe_amplitude", "count_photons", "scale_nphotons", "diffract_obj", "illuminate_and_diffract",
+           "mk_lines_img", "dummy_phi", "sim_object_image"]
 
 _DIFFRACT_CHUNK = 256  # patterns per backend call (memory bound only)
 
@@ -108,3 +115,48 @@ def illuminate_and_diffract(Y_I: Any, Y_phi: Any, probe: Any,
 
     X, Y_I_out, phase = (to_numpy(g) for g in hh.grid_to_channel(*hh.togrid(X, Y_I_out, phase)))
     return X, Y_I_out, phase, scale
+
+
+# ------------------------------------------------------------------------------------------- object generators
+def _random_source(rng: Any) -> Any:
+    """``rng`` as given, or NumPy's legacy global ``RandomState`` (the original's ``np.random``) when None."""
+    return np.random.mtrand._rand if rng is None else rng
+
+
+def mk_lines_img(N: int = 64, nlines: int = 10, *, rng: Any = None) -> np.ndarray:
+    """The original's lines image: float64 ``(N, N, 3)`` (three identical channels).
+
+    ``nlines`` random segments (endpoints drawn as ``int(N·U)`` in the order r0, c0, r1, c1 from ``rng``, or
+    from ``np.random`` when None), blurred as ``gf(·, 1) + 2·gf(·, 5) + 5·gf(·, 10)``
+    (:func:`ptycho_core.simulation.objects.lines_image`).
+    """
+    image = _objects.lines_image(N, nlines, _random_source(rng))
+    return np.repeat(image[..., None], 3, axis=-1)
+
+
+def dummy_phi(Y_I: Any) -> HostArray:
+    """The original's placeholder phase ``π·tanh((Y − max(Y)/2) / (3·mean(Y)))`` (radians; max and mean over the
+    whole array), float32 :class:`HostArray` of ``Y_I``'s shape."""
+    return host(_objects.tanh_phase(to_numpy(Y_I)).astype(np.float32))
+
+
+def sim_object_image(size: int, which: str = "train") -> np.ndarray:
+    """One object amplitude for ``cfg['data_source']`` (``'lines'`` or ``'grf'``), float64 ``(size, size, 1)``.
+
+    ``'lines'``: ``mk_lines_img(2·size, 400)`` centre-cropped to ``size``; ``'grf'``: the Gaussian random field
+    of :func:`ptycho_core.simulation.objects.grf_amplitude` (even ``size``). Both draw from ``np.random``.
+    ``which`` is accepted for signature compatibility (it only mattered for the ``testimg`` sources).
+
+    Raises:
+        NotImplementedError: the original's other sources (``points``, ``diagonals``, ``testimg``, ``V``).
+        ValueError: an unknown data source.
+    """
+    source = p.get("data_source")
+    if source == "lines":
+        return _objects.lines_amplitude(size, _random_source(None))[..., None]
+    if source == "grf":
+        return _objects.grf_amplitude(size, _random_source(None))[..., None]
+    if source in ("points", "testimg", "testimg_reverse", "diagonals", "V"):
+        raise NotImplementedError(f"data_source {source!r} is not ported; use 'lines' or 'grf' "
+                                  f"(ptycho_core.simulation.objects)")
+    raise ValueError(f"unknown data_source {source!r}; supported: 'lines', 'grf'")
