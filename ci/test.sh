@@ -9,11 +9,11 @@ reports=$(mktemp -d)
 status=0
 for backend in torch tensorflow jax; do
     echo "=== pytest, KERAS_BACKEND=$backend"
-    KERAS_BACKEND=$backend TF_CPP_MIN_LOG_LEVEL=2 "$py" -m pytest -m "not cross_backend" -q -p no:cacheprovider \
+    KERAS_BACKEND=$backend TF_CPP_MIN_LOG_LEVEL=2 "$py" -m pytest -m "not cross_backend and not once" -q -p no:cacheprovider \
         --junitxml="$reports/$backend.xml" "$@" || status=1
 done
 echo "=== pytest, cross-backend comparison"
-TF_CPP_MIN_LOG_LEVEL=2 "$py" -m pytest -m cross_backend -q -s -p no:cacheprovider \
+TF_CPP_MIN_LOG_LEVEL=2 "$py" -m pytest -m "cross_backend or once" -q -s -p no:cacheprovider \
     --junitxml="$reports/cross.xml" "$@" || status=1
 "$py" - "$reports" <<'PY'
 import pathlib, sys, xml.etree.ElementTree as ET
