@@ -12,9 +12,17 @@ Layout (the original's member names)::
 
 Pickles are written with protocol 4 and hold plain data only, so they read back with
 :func:`ptycho_core.safe_pickle.safe_load` (and with the original's ``dill.load``). Writing goes to a temporary
-file in the target folder, is fsynced and renamed over the target, so a killed save leaves any previous archive
-intact. Reading verifies the checksums, refuses archives of the original's PyTorch port and opens the original's
-TensorFlow archives through :mod:`ptycho_core.legacy`.
+file in the target folder, is fsynced and renamed over the target, so a killed save
+leaves either the previous archive or the complete new one, never a partial file; a killed writer may leave its
+``.wts.h5.zip.*.tmp`` file behind.
+
+Reading (:func:`read_archive`) trusts nothing in the file: the member checks of :mod:`ptycho_core.legacy` run
+first (no path traversal, no zip bombs, bounded reads), then every member is verified against its SHA-256 in
+``manifest.json`` before any of it is interpreted (``manifest.json`` itself must be byte-identical to what
+:func:`write_archive` writes for its content and agree with ``manifest.dill``), every pickle goes through the
+restricted unpickler, and ``model.keras`` loads with Keras ``safe_mode=True``. Archives of the original's PyTorch
+port and SavedModel-era archives are refused with errors naming their format; the original's TensorFlow
+archives open through :mod:`ptycho_core.legacy`. See ``docs/archives.md`` for the bad-input matrix.
 """
 
 from __future__ import annotations
@@ -33,20 +41,22 @@ import h5py
 import keras
 import numpy as np
 
-from .legacy import load_legacy_archive, read_member
-from .safe_pickle import safe_load
+from .atomic import atomic_target
+from .factory import compile_autoencoder, relink_loaded
+from .legacy import spec_from_params, legacy_models, open_zip, read_manifest, read_member, read_pickles
+from .safe_pickle import ArchiveError, UnsafeArchiveError
+
+__all__ = ["ArchiveError", "FORMAT_VERSION", "UnsafeArchiveError", "read_archive", "write_archive"]
 
 FORMAT_VERSION = "2.0-keras"
+MANIFEST_JSON = "manifest.json"
+_MANIFEST_KEYS = ("models", "version", "backend")
 CUSTOM_OBJECT_NAMES = (
     "ProbeIllumination", "IntensityScaler", "IntensityScaler_inv", "Translation", "CenterMaskLayer",
     "CombineComplexLayer", "ExtractPatchesPositionLayer", "PadReconstructionLayer", "ReassemblePatchesLayer",
     "TrimReconstructionLayer", "PadAndDiffractLayer", "FlatToChannelLayer", "ScaleLayer", "InvScaleLayer",
     "ActivationLayer", "SquareLayer", "negloglik", "RealspaceLoss",
 )
-
-
-class ArchiveError(ValueError):
-    """An archive that cannot be opened here: corrupt, foreign, or from another program."""
 
 
 def _plain(value: Any) -> Any:
@@ -57,7 +67,9 @@ def _plain(value: Any) -> Any:
         return type(value)(_plain(v) for v in value)
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    if isinstance(value, (str, bytes, bool, int, float, complex, type(None), np.ndarray, np.generic)):
+    if isinstance(value, np.ndarray):
+        return np.asarray(value)  # plain ndarray: a subclass would be pickled by reference to its class
+    if isinstance(value, (str, bytes, bool, int, float, complex, type(None), np.generic)):
         return value
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         return np.asarray(keras.ops.convert_to_numpy(value))
@@ -72,6 +84,11 @@ def _json_safe(params: Mapping[str, Any]) -> Dict[str, Any]:
         if isinstance(value, (str, bool, int, float, type(None))):
             out[key] = value
     return out
+
+
+def _manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    """The one serialisation of ``manifest.json`` (the reader requires the stored bytes to be exactly this)."""
+    return json.dumps(manifest, indent=1, sort_keys=True).encode()
 
 
 def _model_bytes(model: keras.Model) -> bytes:
@@ -116,66 +133,102 @@ def write_archive(path: Union[str, Path], models: Mapping[str, keras.Model], par
         members[f"{name}/model.h5"] = _h5_bytes(intensity_scale)
     manifest = {"models": list(models), "version": FORMAT_VERSION, "backend": backend,
                 "sha256": {k: hashlib.sha256(v).hexdigest() for k, v in members.items()}}
-    members["manifest.json"] = json.dumps(manifest, indent=1, sort_keys=True).encode()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                for member, data in members.items():
-                    archive.writestr(member, data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    members[MANIFEST_JSON] = _manifest_bytes(manifest)
+    with atomic_target(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for member, data in members.items():
+                archive.writestr(member, data)
     return path
 
 
-def _verify(archive: zipfile.ZipFile, path: Path) -> Dict[str, Any]:
-    manifest = json.loads(read_member(archive, "manifest.json"))
-    for member, digest in manifest.get("sha256", {}).items():
-        if hashlib.sha256(read_member(archive, member)).hexdigest() != digest:
-            raise ArchiveError(f"{path}: member {member} does not match its checksum (corrupt or modified archive)")
+def _verify(archive: zipfile.ZipFile, where: str) -> Dict[str, Any]:
+    """Check every member against ``manifest.json`` before anything in the archive is interpreted.
+
+    ``manifest.json`` must parse, be byte-identical to :func:`_manifest_bytes` of its content (so a changed byte
+    anywhere in it is caught, whitespace included) and list exactly the other members, each with its SHA-256.
+    Returns the parsed ``manifest.json``.
+    """
+    fix = "restore the file from a backup or save the model again"
+    raw = read_member(archive, MANIFEST_JSON, where)
+    try:
+        manifest = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ArchiveError(f"{where}: manifest.json is not valid JSON ({exc}): the archive is corrupt; {fix}") from exc
+    if not isinstance(manifest, dict) or raw != _manifest_bytes(manifest):
+        raise ArchiveError(f"{where}: manifest.json is not as written by write_archive (corrupt or edited); {fix}")
+    digests = manifest.get("sha256")
+    if not isinstance(digests, dict):
+        raise ArchiveError(f"{where}: manifest.json has no 'sha256' table (corrupt or edited); {fix}")
+    present = set(archive.namelist()) - {MANIFEST_JSON}
+    if set(digests) != present:
+        raise ArchiveError(f"{where}: members {sorted(present - set(digests))} are not in manifest.json and "
+                           f"{sorted(set(digests) - present)} listed there are missing (corrupt or edited); {fix}")
+    for member in sorted(digests):
+        if hashlib.sha256(read_member(archive, member, where)).hexdigest() != digests[member]:
+            raise ArchiveError(f"{where}: member {member} does not match its checksum in manifest.json (corrupt "
+                               f"or modified archive); {fix}")
     return manifest
+
+
+def _load_keras(data: bytes, where: str, member: str, compile: bool) -> keras.Model:
+    """A ``model.keras`` member as a model: nested-zip checks, then Keras with ``safe_mode=True``."""
+    label = f"{where} member {member}"
+    open_zip(data, label).close()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:  # keras.saving.load_model wants a path ending in .keras
+            target = Path(tmp) / "model.keras"
+            target.write_bytes(data)
+            return keras.saving.load_model(target, safe_mode=True, compile=compile)
+    except Exception as exc:
+        raise ArchiveError(
+            f"{label}: Keras refused to rebuild the model with safe_mode=True ({type(exc).__name__}: "
+            f"{str(exc)[:600]}). Its configuration names something this package does not load (a Lambda layer "
+            f"holding Python code, a class it does not register) or is damaged; only open archives written by "
+            f"PtychoPINN, or save the model again") from exc
 
 
 def read_archive(path: Union[str, Path]) -> Tuple[Dict[str, keras.Model], Dict[str, Any]]:
     """Open a ``wts.h5.zip`` written here (any backend) or by the original TensorFlow PtychoPINN.
 
-    Returns ``(models, params)``; ``params`` is plain data (the probe as a NumPy array).
+    Returns ``(models, params)``; ``params`` is plain data (the probe as a NumPy array). Nothing in the file is
+    executed, and a model is returned only when every member checked out: never a half-loaded model.
 
     Raises:
         FileNotFoundError: no such file.
-        ArchiveError: not a zip, a checksum mismatch, an archive of the original's PyTorch port, a SavedModel-era
-            archive, or a pickle that is not plain data.
+        ArchiveError: not a zip, a refused member (path traversal, zip bomb), a damaged member or checksum
+            mismatch, an archive of the original's PyTorch port, a SavedModel-era archive, a ``model.keras``
+            that Keras safe mode refuses.
+        UnsafeArchiveError: (an :class:`ArchiveError`) a pickle that is not plain data, naming the member.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"Model archive not found: {path}")
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise ArchiveError(f"{path} is not a zip archive (truncated or not a wts.h5.zip): {exc}") from exc
-    with archive:
-        names = set(archive.namelist())
-        manifest = safe_load(read_member(archive, "manifest.dill"), "manifest.dill")
-        version = str(manifest.get("version", "")) if isinstance(manifest, dict) else ""
-        if "pytorch" in version or (isinstance(manifest, dict) and manifest.get("backend") == "pytorch"):
-            raise ArchiveError(f"{path} was written by the original's PyTorch port (version {version!r}, "
-                               f"Lightning checkpoint inside); this loader reads Keras archives only")
-        if any(n.endswith("saved_model.pb") for n in names):
-            raise ArchiveError(f"{path} holds TensorFlow SavedModel directories (PtychoPINN before its Keras 3 "
-                               f"upgrade); re-save it with that PtychoPINN version as model.keras to open it here")
+    where = str(path)
+    with open_zip(path, where) as archive:
+        checked = _verify(archive, where) if MANIFEST_JSON in archive.namelist() else None
+        manifest = read_manifest(archive, where)
+        version = str(manifest.get("version", ""))
+        if checked is None:
+            if version == FORMAT_VERSION:
+                raise ArchiveError(f"{where} says version {FORMAT_VERSION!r} but has no manifest.json (its "
+                                   f"checksums): damaged or edited; restore it from a backup or save the model "
+                                   f"again")
+            return legacy_models(archive, where, manifest)
+        if {k: checked.get(k) for k in _MANIFEST_KEYS} != {k: manifest.get(k) for k in _MANIFEST_KEYS}:
+            raise ArchiveError(f"{where}: manifest.json and manifest.dill disagree on {list(_MANIFEST_KEYS)} "
+                               f"(corrupt or edited); restore it from a backup or save the model again")
         if version != FORMAT_VERSION:
-            return load_legacy_archive(path)
-        _verify(archive, path)
+            raise ArchiveError(f"{where} has version {version!r}, which this package does not write; update "
+                               f"ptychopinn to open it")
+        pickles = read_pickles(archive, where, manifest["models"])
         models = {}
-        params: Dict[str, Any] = {}
         for name in manifest["models"]:
-            params = safe_load(read_member(archive, f"{name}/params.dill"), f"{name}/params.dill")
-            with tempfile.TemporaryDirectory() as tmp:
-                target = Path(tmp) / "model.keras"
-                target.write_bytes(read_member(archive, f"{name}/model.keras"))
-                models[name] = keras.saving.load_model(target, safe_mode=True, compile=name == "autoencoder")
+            models[name] = _load_keras(read_member(archive, f"{name}/model.keras", where), where,
+                                       f"{name}/model.keras", compile=False)
+        params = pickles[f"{manifest['models'][-1]}/params.dill"]
+    models = relink_loaded(models)
+    if "autoencoder" in models:
+        # A fresh Adam and the loss terms from the parameters: a compiled .keras file names the optimizer class of
+        # the backend that saved it (keras.src.backend.torch.optimizers...), which breaks training elsewhere.
+        compile_autoencoder(models["autoencoder"], spec_from_params(params))
     return models, params

@@ -1,77 +1,277 @@
-"""Opening ``wts.h5.zip`` archives written by the original TensorFlow PtychoPINN, on any backend.
+"""Opening ``wts.h5.zip`` archives written by the original TensorFlow PtychoPINN, on any backend; and the
+member-level checks every archive reader here goes through.
 
-The original's ``model.keras`` holds only the Conv2D kernels and biases (its probe and log intensity scale were
-untracked variables); the probe and the trained intensity scale live in ``params.dill``. So a model is rebuilt
-from the saved parameters with :func:`ptycho_core.factory.build_models` (same layers, same order), its Conv2D
-weights are copied from ``model.weights.h5`` (Keras saves them under ``layers/conv2d[_k]/vars/{0,1}``, ``k``
-counting the Conv2D layers in model order), and the probe and log-scale weights are set from ``params.dill``.
-Nothing in the archive is executed: pickles go through :func:`ptycho_core.safe_pickle.safe_load` and the
-weights are read with h5py. TensorFlow is not needed.
+**Member checks** (:func:`open_zip`, :func:`read_member`, :func:`read_manifest`), shared with
+:mod:`ptycho_core.archive` and applied to the ``model.keras`` zips inside an archive too: before any member is
+read, member names that are absolute or climb out with ``..``, duplicate names, encrypted members, unknown
+compression methods, members declaring more than :data:`MAX_MEMBER_BYTES` uncompressed, archives declaring more
+than :data:`MAX_TOTAL_BYTES` in all and members compressed more than :data:`MAX_RATIO` times are refused; reads
+never take more than a member's declared size into memory; a damaged member (bad CRC, broken deflate stream)
+raises :class:`ArchiveError` naming it. SavedModel-era archives and archives of the original's PyTorch port are
+recognised and refused with an error naming their format.
+
+**Legacy archives**: the original's ``model.keras`` holds only the Conv2D kernels and biases (its probe and log
+intensity scale were untracked variables); the probe and the trained intensity scale live in ``params.dill``.
+So a model is rebuilt from the saved parameters with :func:`ptycho_core.factory.build_models` (same layers, same
+order), its Conv2D weights are copied from ``model.weights.h5`` (Keras saves them under
+``layers/conv2d[_k]/vars/{0,1}``, ``k`` counting the Conv2D layers in model order), and the probe and log-scale
+weights are set from ``params.dill``. Nothing in the archive is executed: every pickle of the format
+(``manifest.dill``, ``params.dill``, ``custom_objects.dill``) goes through
+:func:`ptycho_core.safe_pickle.safe_load` and the weights are read with h5py. TensorFlow is not needed.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, Mapping, Tuple, Union
+from typing import Any, Dict, List, Mapping, Tuple, Union
 
 import h5py
 import keras
 import numpy as np
 
 from .factory import build_models
-from .safe_pickle import safe_load
+from .safe_pickle import ArchiveError, safe_load
 from .spec import ModelSpec, spec_from_legacy_params
 
+__all__ = ["ArchiveError", "MAX_MEMBER_BYTES", "MAX_RATIO", "MAX_TOTAL_BYTES", "MODEL_NAMES", "RATIO_MIN_BYTES",
+           "check_member", "load_legacy_archive", "open_zip", "read_manifest", "read_member", "read_pickles"]
+
 MODEL_NAMES = ("autoencoder", "diffraction_to_obj")
+MAX_MEMBER_BYTES = 1 << 30
+"""Largest uncompressed size a member may declare (1 GiB; a PtychoPINN model.keras is a few MB)."""
+MAX_TOTAL_BYTES = 4 << 30
+"""Largest uncompressed size all members of one zip may declare together (4 GiB)."""
+MAX_RATIO = 100
+"""Largest compression ratio (uncompressed / compressed) for members above :data:`RATIO_MIN_BYTES`."""
+RATIO_MIN_BYTES = 16 << 20
+"""Members declaring at most this many bytes (16 MiB) are not ratio-checked (a constant probe compresses well)."""
+_COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+_RESAVE = "restore the file from a backup or save the model again"
+_MODELS_DOC = "a PtychoPINN model archive (wts.h5.zip written by ptycho.model_manager.save)"
+
+
+def check_member(info: zipfile.ZipInfo, where: str) -> None:
+    """Refuse one member from its directory entry alone (nothing is read): unsafe name, encryption, unknown
+    compression, declared size above :data:`MAX_MEMBER_BYTES`, or a compression ratio above :data:`MAX_RATIO`.
+
+    Raises:
+        ArchiveError: naming ``where`` (the archive) and the member.
+    """
+    name = info.filename
+    parts = re.split(r"[\\/]", name)
+    if not name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+        raise ArchiveError(f"{where}: member name {name!r} is absolute or climbs out of the archive with '..' "
+                           f"(path traversal): refused before reading anything. The file was crafted or damaged; "
+                           f"do not extract it, {_RESAVE}")
+    if info.flag_bits & 0x1:
+        raise ArchiveError(f"{where}: member {name!r} is encrypted, which model archives never are: refused; "
+                           f"{_RESAVE}")
+    if info.compress_type not in _COMPRESSIONS:
+        raise ArchiveError(f"{where}: member {name!r} uses unknown compression method {info.compress_type} "
+                           f"(corrupt directory entry): refused; {_RESAVE}")
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise ArchiveError(f"{where}: member {name!r} declares {info.file_size} bytes uncompressed, above the "
+                           f"{MAX_MEMBER_BYTES}-byte limit (a zip bomb, a damaged directory, or not {_MODELS_DOC}): "
+                           f"refused before reading it")
+    if info.file_size > RATIO_MIN_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        raise ArchiveError(f"{where}: member {name!r} declares {info.file_size} bytes packed into "
+                           f"{info.compress_size} (ratio above {MAX_RATIO}): a zip bomb, refused before reading it")
+
+
+def _check_members(archive: zipfile.ZipFile, where: str) -> None:
+    """:func:`check_member` on every member, plus duplicate names and the total declared size."""
+    seen = set()
+    total = 0
+    for info in archive.infolist():
+        check_member(info, where)
+        if info.filename in seen:
+            raise ArchiveError(f"{where}: member {info.filename!r} appears twice (a crafted or damaged zip; "
+                               f"readers would disagree on which copy counts): refused; {_RESAVE}")
+        seen.add(info.filename)
+        total += info.file_size
+    if total > MAX_TOTAL_BYTES:
+        raise ArchiveError(f"{where}: members declare {total} bytes uncompressed in all, above the "
+                           f"{MAX_TOTAL_BYTES}-byte limit (a zip bomb or not {_MODELS_DOC}): refused before reading")
+
+
+def open_zip(source: Union[str, Path, bytes], where: str = "") -> zipfile.ZipFile:
+    """Open a zip file (a path or the bytes of a nested zip) after checking every member (see :func:`check_member`).
+
+    Args:
+        source: a file path, or the bytes of a zip held in memory (a ``model.keras`` member).
+        where: how errors name the zip (default: the path).
+
+    Raises:
+        FileNotFoundError, PermissionError, IsADirectoryError: as ``open`` does.
+        ArchiveError: not a zip (truncated, damaged or another kind of file), or a member refused by the checks.
+    """
+    where = where or str(source)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except Exception as exc:  # BadZipFile, EOFError, OSError from seeks into a damaged directory, ...
+        raise ArchiveError(f"{where} is not a zip archive (truncated, damaged, or not {_MODELS_DOC}): "
+                           f"{type(exc).__name__}: {exc}; {_RESAVE}") from exc
+    try:
+        _check_members(archive, where)
+    except BaseException:
+        archive.close()
+        raise
+    return archive
+
+
+def read_member(archive: zipfile.ZipFile, name: str, where: str = "") -> bytes:
+    """The bytes of member ``name``, at most its declared size (checked by :func:`check_member` first).
+
+    Raises:
+        ArchiveError: no such member, a refused member, or damaged data (CRC mismatch, broken compressed stream,
+            fewer bytes than declared), naming the member.
+    """
+    where = where or str(archive.filename or "zip archive")
+    try:
+        info = archive.getinfo(name)
+    except KeyError as exc:
+        raise ArchiveError(f"{where} has no member {name!r} (members: {sorted(archive.namelist())[:12]}): "
+                           f"incomplete or not {_MODELS_DOC}") from exc
+    check_member(info, where)
+    try:
+        with archive.open(info) as handle:
+            data = handle.read(info.file_size + 1)  # ZipExtFile stops at the declared size; +1 shows excess
+    except Exception as exc:  # BadZipFile (CRC), zlib.error, EOFError, RuntimeError, NotImplementedError, OSError
+        raise ArchiveError(f"{where}: member {name!r} is damaged ({type(exc).__name__}: {exc}); {_RESAVE}") from exc
+    if len(data) != info.file_size:
+        raise ArchiveError(f"{where}: member {name!r} holds {len(data)} bytes but declares {info.file_size} "
+                           f"(damaged); {_RESAVE}")
+    return data
+
+
+def read_manifest(archive: zipfile.ZipFile, where: str) -> Dict[str, Any]:
+    """``manifest.dill`` (read safely), after refusing archives this package cannot open.
+
+    Raises:
+        ArchiveError: a SavedModel-era archive, an archive of the original's PyTorch port, no ``manifest.dill``,
+            or a manifest that is not ``{'models': [str, ...], 'version': ...}``.
+        UnsafeArchiveError: ``manifest.dill`` asks for anything but plain data.
+    """
+    names = archive.namelist()
+    saved_models = [n for n in names if n.rsplit("/", 1)[-1] == "saved_model.pb"]
+    if saved_models:
+        raise ArchiveError(
+            f"{where} holds TensorFlow SavedModel directories ({saved_models[0]}): the format of PtychoPINN "
+            f"before its Keras 3 upgrade (TensorFlow < 2.18), which Keras 3 cannot read and this package does not "
+            f"open. To convert it, with TensorFlow installed load it with tf.saved_model.load, copy its Conv2D "
+            f"weights into a model built by PtychoPINN after the upgrade, and save that with "
+            f"ptycho.model_manager.save (writes model.keras); or retrain the model")
+    if "manifest.dill" not in names:
+        raise ArchiveError(f"{where} has no manifest.dill: not {_MODELS_DOC} (members: {sorted(names)[:12]})")
+    manifest = safe_load(read_member(archive, "manifest.dill", where), f"{where} member manifest.dill")
+    if not isinstance(manifest, dict):
+        raise ArchiveError(f"{where}: manifest.dill holds a {type(manifest).__name__}, not a dict: not "
+                           f"{_MODELS_DOC}")
+    version = str(manifest.get("version", ""))
+    torch_files = [n for n in names if n.endswith(".pth")]
+    if "pytorch" in version or manifest.get("backend") == "pytorch" or torch_files:
+        raise ArchiveError(
+            f"{where} was written by ptycho_torch, the original PtychoPINN's PyTorch backend (version {version!r}, "
+            f"Lightning checkpoint {torch_files[0] if torch_files else 'model.pth'} inside); this loader "
+            f"(Keras backend {keras.backend.backend()!r}) reads Keras and TensorFlow PtychoPINN archives only: "
+            f"open it with ptycho_torch, or train the model with this package")
+    models = manifest.get("models")
+    if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
+        raise ArchiveError(f"{where}: manifest.dill lists models {models!r}, expected a list of model names: "
+                           f"damaged or not {_MODELS_DOC}")
+    return manifest
+
+
+def read_pickles(archive: zipfile.ZipFile, where: str, models: List[str]) -> Dict[str, Dict[str, Any]]:
+    """``params.dill`` and ``custom_objects.dill`` of each model, read with the restricted unpickler.
+
+    Both are read even where only the parameters are used, so that a crafted ``custom_objects.dill`` is refused
+    rather than silently skipped. Returns ``{member name: dict}``.
+
+    Raises:
+        UnsafeArchiveError: a pickle asks for anything but plain data (naming the member).
+        ArchiveError: a missing member, or one that is not a dict.
+    """
+    out = {}
+    for model in models:
+        for member in (f"{model}/params.dill", f"{model}/custom_objects.dill"):
+            value = safe_load(read_member(archive, member, where), f"{where} member {member}")
+            if not isinstance(value, dict):
+                raise ArchiveError(f"{where}: {member} holds a {type(value).__name__}, expected a dict: damaged or "
+                                   f"not {_MODELS_DOC}")
+            out[member] = value
+    return out
 
 
 def spec_from_params(params: Mapping[str, Any]) -> ModelSpec:
     """The :class:`ModelSpec` an original ``params.dill`` describes."""
     missing = [k for k in ("N", "gridsize") if k not in params]
     if missing:
-        raise ValueError(f"params.dill lacks {missing}: not a PtychoPINN model archive")
+        raise ArchiveError(f"params.dill lacks {missing}: not a PtychoPINN model archive")
     return spec_from_legacy_params(params)
 
 
 def conv_weights(model_keras: bytes, member: str) -> list:
-    """``[(kernel, bias), …]`` of the Conv2D layers in a ``model.keras`` (Keras 3 format), in model order."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(model_keras)) as inner:
-            names = set(inner.namelist())
-            if "model.weights.h5" not in names:
-                raise ValueError(f"{member} has no model.weights.h5 (members: {sorted(names)})")
-            weights = inner.read("model.weights.h5")
-    except zipfile.BadZipFile as exc:
-        raise ValueError(f"{member} is not a Keras 3 .keras file ({exc})") from exc
+    """``[(kernel, bias), …]`` of the Conv2D layers in a ``model.keras`` (Keras 3 format), in model order.
+
+    ``member`` names the file in errors. The nested zip goes through the same checks as the archive.
+    """
+    with open_zip(model_keras, member) as inner:
+        if "model.weights.h5" not in inner.namelist():
+            raise ArchiveError(f"{member} has no model.weights.h5 (members: {sorted(inner.namelist())}): not a "
+                               f"Keras 3 .keras file")
+        weights = read_member(inner, "model.weights.h5", member)
     out = []
-    with h5py.File(io.BytesIO(weights), "r") as h5:
-        k = 0
-        while f"layers/{'conv2d' if k == 0 else f'conv2d_{k}'}/vars/0" in h5:
-            group = h5[f"layers/{'conv2d' if k == 0 else f'conv2d_{k}'}/vars"]
-            out.append((group["0"][()], group["1"][()]))
-            k += 1
+    try:
+        with h5py.File(io.BytesIO(weights), "r") as h5:
+            k = 0
+            while f"layers/{'conv2d' if k == 0 else f'conv2d_{k}'}/vars/0" in h5:
+                group = h5[f"layers/{'conv2d' if k == 0 else f'conv2d_{k}'}/vars"]
+                out.append((np.asarray(group["0"][()]), np.asarray(group["1"][()])))
+                k += 1
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise ArchiveError(f"{member}: model.weights.h5 is not readable HDF5 ({type(exc).__name__}: {exc}); "
+                           f"{_RESAVE}") from exc
     return out
 
 
 def _set_conv_weights(model: keras.Model, weights: list, member: str) -> None:
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     if len(convs) != len(weights):
-        raise ValueError(f"{member} holds {len(weights)} Conv2D layers but the configuration in params.dill "
-                         f"builds {len(convs)}: the archive does not match its own parameters")
+        raise ArchiveError(f"{member} holds {len(weights)} Conv2D layers but the configuration in params.dill "
+                           f"builds {len(convs)}: the archive does not match its own parameters")
     for layer, (kernel, bias) in zip(convs, weights):
-        if tuple(layer.kernel.shape) != kernel.shape:
-            raise ValueError(f"{member}: {layer.name} kernel has shape {kernel.shape}, expected "
-                             f"{tuple(layer.kernel.shape)}")
+        for what, value, variable in (("kernel", kernel, layer.kernel), ("bias", bias, layer.bias)):
+            if tuple(variable.shape) != value.shape or not np.issubdtype(value.dtype, np.floating):
+                raise ArchiveError(f"{member}: {layer.name} {what} is {value.dtype} {value.shape}, expected "
+                                   f"float {tuple(variable.shape)}: the archive does not match its parameters")
         layer.set_weights([kernel, bias])
 
 
-def read_member(archive: zipfile.ZipFile, name: str) -> bytes:
+def legacy_models(archive: zipfile.ZipFile, where: str, manifest: Mapping[str, Any]
+                  ) -> Tuple[Dict[str, keras.Model], Dict[str, Any]]:
+    """Rebuild the two models from an opened original archive whose manifest :func:`read_manifest` returned."""
+    names = list(manifest["models"])
+    if not set(MODEL_NAMES) <= set(names):
+        raise ArchiveError(f"{where} lists models {names}; expected {list(MODEL_NAMES)}")
+    pickles = read_pickles(archive, where, names)
+    params = pickles["diffraction_to_obj/params.dill"]
+    spec = spec_from_params(params)
+    probe = params.get("probe")
     try:
-        return archive.read(name)
-    except KeyError as exc:
-        raise ValueError(f"archive has no member {name!r} (members: {sorted(archive.namelist())[:12]})") from exc
+        probe = None if probe is None else np.asarray(probe, dtype=np.complex64)
+    except (TypeError, ValueError) as exc:
+        raise ArchiveError(f"{where}: the probe in diffraction_to_obj/params.dill is not a complex array") from exc
+    autoencoder, diffraction_to_obj = build_models(spec, probe=probe)
+    member = "autoencoder/model.keras"
+    _set_conv_weights(autoencoder, conv_weights(read_member(archive, member, where), f"{where} member {member}"),
+                      member)
+    return {"autoencoder": autoencoder, "diffraction_to_obj": diffraction_to_obj}, dict(params)
 
 
 def load_legacy_archive(path: Union[str, Path]) -> Tuple[Dict[str, keras.Model], Dict[str, Any]]:
@@ -79,17 +279,13 @@ def load_legacy_archive(path: Union[str, Path]) -> Tuple[Dict[str, keras.Model],
 
     Returns ``(models, params)`` where ``params`` is the archive's ``params.dill`` (plain data; the probe as
     a NumPy array). The models share their layers, exactly as when freshly built.
+
+    Raises:
+        ArchiveError: see :func:`open_zip`, :func:`read_manifest` and :func:`read_member`; also a model list or
+            weights that do not match the parameters.
+        UnsafeArchiveError: a pickle that is not plain data (nothing from it ran).
     """
-    path = Path(path)
-    with zipfile.ZipFile(path) as archive:
-        manifest = safe_load(read_member(archive, "manifest.dill"), "manifest.dill")
-        names = list(manifest.get("models", [])) if isinstance(manifest, dict) else []
-        if not set(MODEL_NAMES) <= set(names):
-            raise ValueError(f"{path} lists models {names}; expected {list(MODEL_NAMES)}")
-        params = safe_load(read_member(archive, "diffraction_to_obj/params.dill"), "diffraction_to_obj/params.dill")
-        spec = spec_from_params(params)
-        probe = params.get("probe")
-        autoencoder, diffraction_to_obj = build_models(spec, probe=None if probe is None else np.asarray(probe))
-        member = "autoencoder/model.keras"
-        _set_conv_weights(autoencoder, conv_weights(read_member(archive, member), member), member)
-    return {"autoencoder": autoencoder, "diffraction_to_obj": diffraction_to_obj}, dict(params)
+    where = str(path)
+    with open_zip(Path(path), where) as archive:
+        manifest = read_manifest(archive, where)
+        return legacy_models(archive, where, manifest)

@@ -19,8 +19,16 @@ from typing import Any
 import numpy as np
 
 
-class UnsafeArchiveError(ValueError):
-    """A pickle asked for something other than plain data or a known reference."""
+class ArchiveError(ValueError):
+    """A model archive that cannot be opened here: damaged, crafted, foreign, or from another program.
+
+    Defined here, the lowest module of the archive readers, so that :mod:`ptycho_core.legacy` and
+    :mod:`ptycho_core.archive` raise the same type (both re-export it).
+    """
+
+
+class UnsafeArchiveError(ArchiveError):
+    """A pickle asked for something other than plain data or a known reference (nothing was imported or run)."""
 
 
 class ClassReference(str):

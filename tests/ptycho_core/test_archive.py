@@ -1,8 +1,17 @@
-"""Archives written here: same predictions after reload, atomic replacement, checksums, foreign archives."""
+"""Archives written here: same predictions after reload, atomic replacement, checksums, foreign archives; the
+original's TensorFlow archive opens with TensorFlow unimportable.
+
+Attacks (code in pickles or configs, zip bombs, path traversal) are in test_archive_attacks.py; faults (killed
+saves, flipped bytes, truncation, foreign files) in test_archive_faults.py.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -65,7 +74,7 @@ def test_pytorch_archives_are_named(tmp_path):
     torch_archive = tmp_path / "wts.h5.zip"
     with zipfile.ZipFile(torch_archive, "w") as z:
         z.writestr("manifest.dill", pickle.dumps({"models": ["diffraction_to_obj"], "version": "2.0-pytorch"}))
-    with pytest.raises(ArchiveError, match="PyTorch port"):
+    with pytest.raises(ArchiveError, match="written by ptycho_torch, the original PtychoPINN's PyTorch backend"):
         read_archive(torch_archive)
 
 
@@ -82,3 +91,46 @@ def test_failed_save_keeps_the_previous_archive(saved, tmp_path):
         write_archive(path, {"autoencoder": Broken()}, {"N": 64}, 1.0)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["wts.h5.zip"]
+
+
+LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_tf_gs1"
+_WITHOUT_TENSORFLOW = r"""
+import json, sys
+
+# None in sys.modules: `import tensorflow` raises ModuleNotFoundError and importlib.util.find_spec says "not
+# installed", exactly as if TensorFlow were absent (a finder that raises would break torch's own probing)
+sys.modules["tensorflow"] = None
+try:
+    import tensorflow  # noqa: F401
+except ImportError:
+    pass
+else:
+    raise SystemExit("tensorflow is still importable")
+import keras
+import numpy as np
+from ptycho_core.archive import read_archive
+
+fixture = sys.argv[1]
+models, params = read_archive(fixture + "/bundle/wts.h5.zip")
+data = np.load(fixture + "/expected.npz")
+out = models["diffraction_to_obj"].predict([data["model_input"], data["model_positions"]], batch_size=8, verbose=0)
+expected = data["diffraction_to_obj"]
+rel = float(np.max(np.abs(out - expected)) / np.max(np.abs(expected)))
+loaded = sorted(m for m, mod in sys.modules.items() if m.split(".")[0] == "tensorflow" and mod is not None)
+print("@@" + json.dumps({"backend": keras.backend.backend(), "rel": rel, "dtype": str(out.dtype),
+                         "tensorflow_modules": loaded}))
+"""
+
+
+@pytest.mark.cross_backend
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_original_archive_opens_without_tensorflow(backend):
+    """The original's archive (probe pickled as a TensorFlow tensor) loads and predicts with TF unimportable."""
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    proc = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW, str(LEGACY)], env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(next(line[2:] for line in proc.stdout.splitlines() if line.startswith("@@")))
+    print(f"{backend} without tensorflow: diffraction_to_obj vs the original's output: rel {result['rel']:.2e}")
+    assert result["backend"] == backend and result["tensorflow_modules"] == []
+    assert result["dtype"] == "complex64" and result["rel"] <= 1e-5
