@@ -13,6 +13,7 @@ Graph (names are the original's)::
 
 from __future__ import annotations
 
+import zlib
 from typing import Any, Dict, Optional, Tuple
 
 import keras
@@ -80,7 +81,28 @@ def build_models(spec: ModelSpec, probe: Optional[Any] = None) -> Tuple[keras.Mo
     intensity = SquareLayer(name="pred_intensity")(scaled)
     autoencoder = keras.Model([image, positions], [trimmed, scaled, intensity], name="autoencoder")
     diffraction_to_obj = keras.Model([image, positions], trimmed, name="diffraction_to_obj")
+    if spec.init_seed is not None:
+        initialize_conv_weights(autoencoder, spec.init_seed)
     return autoencoder, diffraction_to_obj
+
+
+def initialize_conv_weights(model: keras.Model, seed: int) -> None:
+    """Backend-independent start: every conv kernel from NumPy Glorot-uniform, every conv bias zero.
+
+    Each kernel ``(kh, kw, in, out)`` is drawn from ``U(±sqrt(6 / (kh·kw·(in + out))))`` (Keras'
+    ``glorot_uniform``) with a generator seeded by ``(seed, crc32(weight path))``, so the values depend only on
+    the seed and the layer's name — the same on torch, tensorflow and jax.
+    """
+    for layer in model.layers:
+        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            continue
+        kernel = layer.kernel
+        kh, kw, fan_in_channels, fan_out_channels = (int(d) for d in kernel.shape)
+        limit = np.sqrt(6.0 / (kh * kw * (fan_in_channels + fan_out_channels)))
+        rng = np.random.default_rng([int(seed), zlib.crc32(kernel.path.encode())])
+        kernel.assign(rng.uniform(-limit, limit, size=tuple(kernel.shape)).astype(np.float32))
+        if layer.use_bias:
+            layer.bias.assign(np.zeros(tuple(layer.bias.shape), np.float32))
 
 
 def relink_loaded(models: Dict[str, keras.Model]) -> Dict[str, keras.Model]:

@@ -32,6 +32,8 @@ class ModelSpec:
         intensity_scale_trainable: train ``log s`` (the original never does).
         probe_trainable: train the probe (the original never does).
         mae_weight, nll_weight, realspace_weight, realspace_mae_weight, tv_weight: loss weights.
+        init_seed: when set, the convolution kernels start from a NumPy-drawn Glorot-uniform sample of this seed
+            (zero biases), identical on every backend; None keeps Keras' (backend-specific) random initialisers.
     """
 
     N: int = 64
@@ -53,6 +55,7 @@ class ModelSpec:
     realspace_weight: float = 0.0
     realspace_mae_weight: float = 0.0
     tv_weight: float = 0.0
+    init_seed: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.N not in SUPPORTED_N:
@@ -122,6 +125,7 @@ def spec_from_legacy_params(params: Mapping[str, Any], **overrides: Any) -> Mode
         probe_trainable=bool(get("probe.trainable", False)), mae_weight=float(get("mae_weight", 0.0)),
         nll_weight=float(get("nll_weight", 1.0)), realspace_weight=float(get("realspace_weight", 0.0)),
         realspace_mae_weight=float(get("realspace_mae_weight", 0.0)), tv_weight=float(get("tv_weight", 0.0)),
+        init_seed=None if get("init_seed") is None else int(get("init_seed")),
     )
     values.update(overrides)
     return ModelSpec(**values)

@@ -143,8 +143,9 @@ def train(data: Path, out: Path, *, test_data: Optional[Path] = None, epochs: in
           report: Report = _quiet_report) -> Dict[str, Any]:
     """Train on the NPZ ``data``; writes ``out/wts.h5.zip``, ``out/history.csv`` and ``out/loss.png``.
 
-    ``seed`` fixes the initial weights and the batch order (``keras.utils.set_random_seed``), so a run repeats
-    on the same backend.
+    ``seed`` fixes the initial weights (drawn with NumPy, identical on every backend) and the batch order
+    (``keras.utils.set_random_seed``), so a run repeats on the same backend and starts from the same network on
+    the others.
     """
     import keras
 
@@ -167,6 +168,7 @@ def train(data: Path, out: Path, *, test_data: Optional[Path] = None, epochs: in
             test_data_file=Path(test_data) if test_data else None, nepochs=epochs, batch_size=batch_size,
             n_groups=n_groups if n_groups is not None else len(raw.xcoords), nphotons=photons, output_dir=out)
         params.cfg.pop("intensity_scale", None)
+        params.cfg["init_seed"] = int(seed)  # the same initial weights on every backend
         keras.utils.set_random_seed(seed)
         update_legacy_dict(params.cfg, config)
         stage.start(f"train {epochs} epochs on {keras.backend.backend()} (gridsize {gridsize}, batch {batch_size})")

@@ -106,3 +106,27 @@ def test_bad_spec_is_named():
         ModelSpec(amp_activation="gelu")
     with pytest.raises(ValueError, match="must be even"):
         ModelSpec(max_position_jitter=9)
+
+
+def test_init_seed_gives_numpy_glorot_kernels_on_every_backend():
+    import zlib
+
+    import keras
+
+    from ptycho_core.factory import build_models
+    from ptycho_core.spec import ModelSpec
+
+    autoencoder, _ = build_models(ModelSpec(N=64, gridsize=1, n_filters_scale=1, init_seed=7))
+    convs = [layer for layer in autoencoder.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) > 10
+    for layer in convs:
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        kh, kw, cin, cout = kernel.shape
+        limit = np.sqrt(6.0 / (kh * kw * (cin + cout)))
+        expected = np.random.default_rng([7, zlib.crc32(layer.kernel.path.encode())]).uniform(-limit, limit,
+                                                                                            kernel.shape)
+        np.testing.assert_array_equal(kernel, expected.astype(np.float32))
+        assert not keras.ops.convert_to_numpy(layer.bias).any()
+    again, _ = build_models(ModelSpec(N=64, gridsize=1, n_filters_scale=1, init_seed=8))
+    assert not np.array_equal(keras.ops.convert_to_numpy(again.get_layer(convs[0].name).kernel),
+                              keras.ops.convert_to_numpy(convs[0].kernel))
