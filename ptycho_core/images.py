@@ -16,8 +16,12 @@ from .atomic import Existing, atomic_write_bytes
 
 
 def png_bytes(image: np.ndarray, cmap: str = "gray", title: Optional[str] = None, colorbar: bool = True,
-              figsize: float = 8.0) -> bytes:
-    """Render a real 2-D array ``(H, W)`` as a PNG (``imshow`` with a colour bar); returns the file's bytes."""
+              figsize: float = 8.0, robust: bool = True) -> bytes:
+    """Render a real 2-D array ``(H, W)`` as a PNG (``imshow`` with a colour bar); returns the file's bytes.
+
+    With ``robust`` the colour range is the 1st–99th percentile of the finite values, so a few extreme pixels
+    (e.g. the unfilled border of a stitched canvas) do not wash out the image; the data are not changed.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -28,7 +32,13 @@ def png_bytes(image: np.ndarray, cmap: str = "gray", title: Optional[str] = None
     figure = Figure(figsize=(figsize, figsize))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    shown = axes.imshow(image, cmap=cmap)
+    limits = {}
+    finite = image[np.isfinite(image)]
+    if robust and finite.size:
+        low, high = np.percentile(finite, [1, 99])
+        if high > low:
+            limits = {"vmin": float(low), "vmax": float(high)}
+    shown = axes.imshow(image, cmap=cmap, **limits)
     if colorbar:
         figure.colorbar(shown, ax=axes)
     if title:
@@ -39,9 +49,9 @@ def png_bytes(image: np.ndarray, cmap: str = "gray", title: Optional[str] = None
 
 
 def save_png(path: Union[str, Path], image: np.ndarray, cmap: str = "gray", title: Optional[str] = None,
-             existing: Existing = "backup") -> Path:
+             existing: Existing = "backup", robust: bool = True) -> Path:
     """Write ``image`` ``(H, W)`` as a PNG at ``path``; an existing file is kept as a numbered backup by default."""
-    return atomic_write_bytes(path, png_bytes(image, cmap=cmap, title=title), existing)
+    return atomic_write_bytes(path, png_bytes(image, cmap=cmap, title=title, robust=robust), existing)
 
 
 def save_npy(path: Union[str, Path], array: np.ndarray, existing: Existing = "backup") -> Path:

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("ptychopinn-demo"), help="output folder (default "
                    "./ptychopinn-demo)")
     simulation_options(p)
-    training_options(p, epochs=8)
+    training_options(p, epochs=16)
     p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
 
     p = add("simulate", "simulate a ptychography scan and write it as an NPZ")
