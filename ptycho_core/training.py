@@ -96,14 +96,15 @@ class PtychoBatches(keras.utils.PyDataset):
             self._rng.shuffle(self._order)
 
 
-def default_callbacks(has_validation: bool, verbose: int) -> List[keras.callbacks.Callback]:
+def default_callbacks(has_validation: bool, verbose: int, epochs: Optional[int] = None
+                      ) -> List[keras.callbacks.Callback]:
     """The original's schedule: ReduceLROnPlateau on val_loss (if validating) and EarlyStopping on loss."""
     callbacks: List[keras.callbacks.Callback] = []
     if has_validation:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2,
                                                            min_lr=1e-4, verbose=1 if verbose else 0))
     callbacks.append(keras.callbacks.EarlyStopping(monitor="loss", patience=3))
-    callbacks.append(LossLogger())
+    callbacks.append(LossLogger(epochs))
     return callbacks
 
 
@@ -133,12 +134,12 @@ def train(autoencoder: keras.Model, x_scaled: np.ndarray, positions: np.ndarray,
     if n > streaming_threshold:
         data = PtychoBatches(x_scaled, positions, y_amplitude, batch_size, shuffle=shuffle, seed=seed)
         history = autoencoder.fit(data, epochs=epochs, verbose=verbose,
-                                  callbacks=default_callbacks(False, verbose) + list(callbacks))
+                                  callbacks=default_callbacks(False, verbose, epochs) + list(callbacks))
         return dict(history.history)
     has_validation = validation_split > 0 and n - int(n * (1 - validation_split)) > 0
     history = autoencoder.fit(
         [x_scaled, positions], make_targets(x_scaled, positions, y_amplitude), batch_size=int(batch_size),
         epochs=epochs, verbose=verbose, shuffle=shuffle, validation_split=validation_split if has_validation else 0.0,
-        callbacks=default_callbacks(has_validation, verbose) + list(callbacks),
+        callbacks=default_callbacks(has_validation, verbose, epochs) + list(callbacks),
     )
     return dict(history.history)

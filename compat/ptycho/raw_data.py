@@ -21,8 +21,11 @@ Deliberate deviations from the original:
 
 * Invalid input raises ``ValueError`` naming the problem and the fix (:class:`RawDataValidationError`, also an
   ``AssertionError`` where the original used ``assert``): coordinate arrays of different lengths, non-finite
-  coordinates or diffraction, non-square patterns, a ``diff3d``/``scan_index`` length that differs from the
-  number of positions, and ``N`` different from the pattern size in ``generate_grouped_data``.
+  coordinates or diffraction, negative diffraction values, non-square patterns, a probe whose size is not the
+  pattern size ``N``, a ``diff3d``/``scan_index`` length that differs from the number of positions, and ``N``
+  different from the pattern size in ``generate_grouped_data``. The original accepted negative values and a
+  probe of another size here and failed later (or trained on nonsense); real detector data (Ptychodus) has
+  both, so they are refused before anything is grouped or trained.
 * A probe given as a Ptychodus mode stack ``(modes, H, W)`` is accepted: mode 0 is used and a warning says the
   other modes are ignored (the original rejected anything but 2-D); ``(N, N, 1)`` is squeezed to 2-D.
 * Diffraction that looks like raw detector counts (integer data) logs a warning: the data are still used as
@@ -135,6 +138,24 @@ def _as_probe_2d(probe: Any, what: str = "probeGuess") -> Any:
         f"{arr.shape}")
 
 
+def _count_negative(arr: np.ndarray) -> int:
+    if arr.dtype.kind not in "if" or arr.size == 0 or arr.min() >= 0:
+        return 0
+    return int(np.count_nonzero(arr < 0))
+
+
+def _check_probe_matches_patterns(probe: Optional[np.ndarray], diff3d: Optional[np.ndarray]) -> None:
+    """The model needs an ``N x N`` probe for ``N x N`` patterns; say so before anything is grouped or trained."""
+    if probe is None or diff3d is None or diff3d.ndim != 3:
+        return
+    if tuple(probe.shape) != tuple(diff3d.shape[1:]):
+        raise RawDataValidationError(
+            f"probeGuess is {probe.shape[0]}x{probe.shape[1]} but the diffraction patterns are "
+            f"{diff3d.shape[1]}x{diff3d.shape[2]}; the probe must be N x N with N the pattern size (the model's "
+            f"N). Resample or crop/pad the probe to {diff3d.shape[1]}x{diff3d.shape[2]} pixels (same pixel size as "
+            f"the object), or crop the patterns to the probe's size")
+
+
 def _warn_if_counts(diff3d: np.ndarray) -> None:
     """Warn when ``diff3d`` looks like raw detector counts (intensities) rather than amplitudes."""
     if diff3d.size == 0:
@@ -190,6 +211,7 @@ class RawData:
         diff3d, scan_index, objectGuess = _as_array(diff3d), _as_array(scan_index), _as_array(objectGuess)
         self._check_data_validity(xcoords, ycoords, xcoords_start, ycoords_start, diff3d, probeGuess, scan_index)
         probeGuess = _as_probe_2d(probeGuess)
+        _check_probe_matches_patterns(probeGuess, diff3d)
         if objectGuess is not None and objectGuess.ndim != 2:
             raise RawDataValidationError(f"objectGuess must be a 2-D (H, W) array; got shape {objectGuess.shape}")
         logger.debug("RawData: positions %s, diff3d %s, probeGuess %s, objectGuess %s", xcoords.shape,
@@ -402,6 +424,7 @@ class RawData:
                     f"Requesting {nsamples} groups but only {n_points} points available (gridsize={gridsize}, "
                     f"C={C}). K choose C oversampling is required but not enabled. Set enable_oversampling=True "
                     f"and ensure neighbor_pool_size >= {C} to proceed, or request at most {n_points} groups "
+                    f"(n_groups), or provide at least {nsamples} scan points, or use gridsize=1 "
                     f"(OVERSAMPLING-001).")
             if effective_K < C:
                 raise ValueError(
@@ -609,6 +632,12 @@ class RawData:
                 raise RawDataValidationError(
                     f"diff3d contains {bad} non-finite value(s) (NaN or inf); repair them (e.g. inpaint bad "
                     f"pixels or set them to 0) or drop those patterns before building RawData")
+            negative = _count_negative(diff3d)
+            if negative:
+                raise RawDataValidationError(
+                    f"diff3d contains {negative} negative value(s) (minimum {diff3d.min()}); diffraction data are "
+                    f"photon counts or amplitudes and must be >= 0. Fix the background subtraction or detector "
+                    f"offset, or clip them (np.clip(diff3d, 0, None)) before building RawData")
             _warn_if_counts(diff3d)
         if scan_index is not None:
             if scan_index.ndim != 1:

@@ -18,15 +18,24 @@ Deliberate differences from the original:
   overridden by CLI defaults (the original's defaults silently won over the YAML file).
 * ``load_data`` does not write ``./tmp/subsample_seed*_indices.txt``: the indices are on the returned
   ``RawData`` (``sample_indices``) — writing into the current directory was a side effect users did not ask for.
+* ``load_inference_bundle`` also opens a folder that holds an *unpacked* ``wts.h5.zip`` (its ``manifest.dill``,
+  ``manifest.json`` and per-model folders) when there is no ``wts.h5.zip`` in it: the files are packed again
+  into a temporary archive, which is read with the usual checks. Ptychodus 1.7.0 needs this: after training,
+  its "save model" copies ``wts.h5.zip`` itself to the chosen ``<name>.zip``, and opening ``<name>.zip`` unpacks
+  it into a temporary folder and loads that folder (the original raised ``FileNotFoundError`` there, so the
+  application could not reopen a model it had saved).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
+import tempfile
 import typing
+import zipfile
 from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
@@ -114,12 +123,15 @@ class DiffractionToObjectAdapter(keras.Model):
 def load_inference_bundle(model_dir: Union[str, Path]) -> Tuple[DiffractionToObjectAdapter, Dict[str, Any]]:
     """Load ``model_dir/wts.h5.zip`` for inference; returns ``(model, copy of params.cfg)``.
 
+    A folder without ``wts.h5.zip`` that holds the files of an unpacked one (``manifest.dill`` at its top, as
+    Ptychodus 1.7.0 leaves it when it opens a saved ``<name>.zip``) is loaded from those files.
+
     ``params.cfg`` is overwritten with the archive's parameters (``N``, ``gridsize``, ``intensity_scale``,
     ``probe``, ...), as in the original.
 
     Raises:
         ValueError: ``model_dir`` does not exist or is not a directory.
-        FileNotFoundError: there is no ``wts.h5.zip`` in it.
+        FileNotFoundError: there is no ``wts.h5.zip`` in it (nor a complete unpacked one).
         KeyError: the archive has no ``diffraction_to_obj`` model.
     """
     model_dir = Path(model_dir)
@@ -130,9 +142,50 @@ def load_inference_bundle(model_dir: Union[str, Path]) -> Tuple[DiffractionToObj
     base = model_dir / "wts.h5"
     archive = Path(f"{base}.zip")
     if not archive.exists():
-        raise FileNotFoundError(f"Model archive not found at: {archive}. Expected 'wts.h5.zip' in {model_dir}; "
-                                f"it is written by training (ptycho.model_manager.save or `ptychopinn train`).")
+        members = _unpacked_archive_members(model_dir)
+        if members is None:
+            raise FileNotFoundError(f"Model archive not found at: {archive}. Expected 'wts.h5.zip' in {model_dir}; "
+                                    f"it is written by training (ptycho.model_manager.save or `ptychopinn train`).")
+        missing = [name for name in members if not (model_dir / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{model_dir} holds an unpacked wts.h5.zip but lacks {missing}; unpack the "
+                                    f"whole archive again, or pass the folder that holds wts.h5.zip itself")
+        logger.info("Loading model from %s: it holds an unpacked wts.h5.zip (%d files)", model_dir, len(members))
+        with tempfile.TemporaryDirectory(prefix="ptychopinn-repacked-") as scratch:
+            repacked = Path(scratch) / "wts.h5"
+            with zipfile.ZipFile(f"{repacked}.zip", "w", zipfile.ZIP_DEFLATED) as out:
+                for name in members:
+                    out.write(model_dir / name, arcname=name)
+            return _load_bundle(repacked, model_dir)
     logger.info("Loading model from: %s", model_dir)
+    return _load_bundle(base, model_dir)
+
+
+def _unpacked_archive_members(model_dir: Path) -> Optional[list]:
+    """Member names of a ``wts.h5.zip`` unpacked into ``model_dir`` (``manifest.dill`` at its top), else None.
+
+    With a ``manifest.json`` (archives written by this package) the members are the files it lists plus itself;
+    otherwise (the original's archives) every file below ``model_dir``.
+    """
+    if not (model_dir / "manifest.dill").is_file():
+        return None
+    listed = None
+    try:
+        listed = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8")).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    if isinstance(listed, dict):
+        names = sorted(str(name) for name in listed)
+        outside = [n for n in names if n.startswith(("/", "\\")) or ".." in n.replace("\\", "/").split("/")]
+        if outside:
+            raise ValueError(f"{model_dir}/manifest.json lists members outside the folder {outside}: not an "
+                             f"unpacked wts.h5.zip written by ptychopinn (corrupt or edited); save the model again")
+        return ["manifest.json"] + names
+    return sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file())
+
+
+def _load_bundle(base: Path, model_dir: Path) -> Tuple[DiffractionToObjectAdapter, Dict[str, Any]]:
+    archive = Path(f"{base}.zip")
     try:
         models = ModelManager.load_multiple_models(str(base))
         if "diffraction_to_obj" not in models:
