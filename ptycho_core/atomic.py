@@ -17,6 +17,12 @@ from typing import Iterator, Literal, Optional, Union
 Existing = Literal["replace", "backup", "refuse"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def numbered_backup(path: Union[str, Path]) -> Optional[Path]:
     """Rename an existing ``path`` to the first free ``<stem>.~N~<suffix>``; returns the backup (None if no file)."""
     path = Path(path)
@@ -51,6 +57,7 @@ def atomic_target(path: Union[str, Path], existing: Existing = "replace") -> Ite
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results get the usual permissions
     try:
         yield tmp
         with open(tmp, "rb+") as handle:

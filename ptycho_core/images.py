@@ -19,8 +19,9 @@ def png_bytes(image: np.ndarray, cmap: str = "gray", title: Optional[str] = None
               figsize: float = 8.0, robust: bool = True) -> bytes:
     """Render a real 2-D array ``(H, W)`` as a PNG (``imshow`` with a colour bar); returns the file's bytes.
 
-    With ``robust`` the colour range is the 1st–99th percentile of the finite values, so a few extreme pixels
-    (e.g. the unfilled border of a stitched canvas) do not wash out the image; the data are not changed.
+    With ``robust`` the colour range is the 1st–99th percentile of the finite, non-zero values (exact zeros are
+    taken as unfilled canvas, e.g. a stitched image's border, unless they are most of the image), so a few
+    extreme pixels do not wash out the image; the data are not changed.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -34,6 +35,9 @@ def png_bytes(image: np.ndarray, cmap: str = "gray", title: Optional[str] = None
     axes = figure.add_subplot()
     limits = {}
     finite = image[np.isfinite(image)]
+    nonzero = finite[finite != 0]
+    if nonzero.size >= finite.size // 2:
+        finite = nonzero  # exact zeros are unfilled canvas (e.g. a stitched image's border), not data
     if robust and finite.size:
         low, high = np.percentile(finite, [1, 99])
         if high > low:

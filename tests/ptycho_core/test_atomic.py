@@ -44,3 +44,15 @@ def test_images_and_arrays(tmp_path):
         png_bytes(np.ones((4, 4), np.complex64))
     with pytest.raises(ValueError, match="real 2-D"):
         png_bytes(np.ones((2, 4, 4)))
+
+
+def test_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "p.bin", b"x")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "p.bin").stat().st_mode) == 0o644
