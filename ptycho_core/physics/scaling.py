@@ -27,22 +27,54 @@ def intensity_scale(nphotons: float, size: int) -> np.float32:
     return np.float32(np.sqrt(np.float32(nphotons)) / (size / 2))
 
 
+#: Elements per chunk when scanning host diffraction stacks (32 MiB of float64 temporaries).
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _pattern_chunks(d: np.ndarray):
+    """Slices along axis 0 of ``d`` covering about :data:`_CHUNK_ELEMENTS` elements each."""
+    per_row = max(1, int(np.prod(d.shape[1:], dtype=np.int64)))
+    step = max(1, _CHUNK_ELEMENTS // per_row)
+    for start in range(0, d.shape[0], step):
+        yield slice(start, min(start + step, d.shape[0]))
+
+
 def normalization_factor(diffraction: Any, size: int) -> np.float32:
-    """``f`` with ``mean Σ (f·D)² = (N/2)²``; sums in float64 over axes 1, 2, mean over the rest."""
+    """``f`` with ``mean Σ (f·D)² = (N/2)²``; sums in float64 over axes 1, 2, mean over the rest.
+
+    Reads ``diffraction`` in chunks (float64 temporaries of at most 32 MiB), so a large stack costs no copy.
+    """
     d = np.asarray(diffraction)
     if d.ndim < 3:
         raise ValueError(f"diffraction must have shape (M, N, N[, C]); got {d.shape}")
-    check_finite(d, "diffraction")
-    energy = np.mean(np.sum(d.astype(np.float64) ** 2, axis=(1, 2)))
+    if np.iscomplexobj(d):
+        raise ValueError(f"diffraction must be real amplitudes; got a {d.dtype} array (pass np.abs of the "
+                         "complex field, or the square root of measured counts)")
+    n_patterns = d.size // max(1, d.shape[1] * d.shape[2])
+    total = 0.0
+    for rows in _pattern_chunks(d):
+        total += float(np.sum(np.square(d[rows], dtype=np.float64)))
+    if not np.isfinite(total):
+        check_finite(d, "diffraction")  # names the NaN / inf values
+        raise ValueError("diffraction values are too large: their squares overflow float64; rescale the data")
+    energy = total / n_patterns if n_patterns else 0.0
     if not energy > 0:
         raise ValueError("diffraction is zero everywhere; cannot normalise it")
     return np.float32(np.sqrt(((size / 2) ** 2) / energy))
 
 
 def normalize_diffraction(diffraction: Any, size: int) -> Tuple[np.ndarray, np.float32]:
-    """Scale amplitudes to mean pattern energy ``(N/2)²``; returns ``(float32 data, factor)``."""
-    factor = normalization_factor(diffraction, size)
-    return factor * np.asarray(diffraction).astype(np.float32), factor
+    """Scale amplitudes to mean pattern energy ``(N/2)²``; returns ``(float32 data, factor)``.
+
+    The result is ``factor · float32(D)`` in float32, a new array of ``D``'s shape and memory layout (as
+    ``astype`` gives); apart from it only chunk-sized temporaries are allocated.
+    """
+    d = np.asarray(diffraction)
+    factor = normalization_factor(d, size)
+    out = np.empty_like(d, dtype=np.float32)  # keeps D's memory order, so the chunks stream through memory
+    for rows in _pattern_chunks(d):
+        np.multiply(d[rows].astype(np.float32, copy=False), factor, out=out[rows])
+    return out, factor
 
 
 def count_photons(amplitude: Any):

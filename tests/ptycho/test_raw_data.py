@@ -324,6 +324,29 @@ def test_same_groups_as_original_hand_checked():
     assert after[2] == ref[2]
 
 
+def test_same_groups_as_the_original_loop_on_a_large_scan():
+    """500 jittered points, C=4, K=7: the groups equal the original's per-seed ``np.random.choice`` loop."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(3)
+    x = np.repeat(np.arange(25.0), 20) * 4 + rng.uniform(-1, 1, 500)
+    y = np.tile(np.arange(20.0), 25) * 4 + rng.uniform(-1, 1, 500)
+    raw = make_raw(x, y)
+    got = raw.generate_grouped_data(8, K=7, nsamples=300, seed=5, gridsize=2)["nn_indices"]
+    after = np.random.get_state()
+
+    np.random.seed(5)
+    seeds = np.random.choice(np.arange(500), size=300, replace=False)
+    points = np.column_stack([x, y])
+    _, hits = cKDTree(points).query(points[seeds], k=8)
+    expected = np.array([np.random.choice(row[1:8], size=4, replace=False) for row in hits])
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == np.int32
+    ref = np.random.get_state()
+    np.testing.assert_array_equal(after[1], ref[1])
+    assert after[2] == ref[2]
+
+
 def test_same_oversampled_groups_as_original_hand_checked():
     """Oversampling path: 20 points, C=4, K=5, 25 groups, seed 0 (C(5,4)=5 combos per seed, 10 seeds)."""
     x, y = parabola(20)
