@@ -28,6 +28,19 @@ def test_normalize_diffraction_sets_mean_energy():
     assert np.mean(np.sum(x.astype(np.float64) ** 2, axis=(1, 2))) == pytest.approx(32.0**2, rel=1e-5)
 
 
+def test_normalize_diffraction_in_chunks_of_a_transposed_stack():
+    """A grouped stack (a transposed view, several 4M-element chunks) gives the reference's numbers and layout."""
+    d = (np.random.default_rng(2).random((300, 4, 64, 64)) * 30).astype(np.float32).transpose(0, 2, 3, 1)
+    x, f = normalize_diffraction(d, 64)
+    xr, fr = ref.normalize_data(np.ascontiguousarray(d), 64)
+    assert x.shape == d.shape and x.dtype == np.float32
+    assert f == pytest.approx(fr, rel=1e-7)  # float64 sums in another order: equal to float32 precision
+    np.testing.assert_allclose(x, xr, rtol=1e-7, atol=0)
+    assert x.strides == d.astype(np.float32).strides  # the layout astype gives (as the original's result)
+    with pytest.raises(ValueError, match="must be real amplitudes"):
+        normalize_diffraction(d.astype(np.complex64), 64)
+
+
 def test_normalize_diffraction_uint16_counts_use_float64_sums():
     d = np.full((4, 64, 64), 60000, np.uint16)
     x, f = normalize_diffraction(d, 64)
