@@ -116,33 +116,41 @@ PROBE_SCALE = 4.0
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
 
 
+#: One measured configuration: ``(gridsize, batch, N)``.
+Config = Tuple[int, int, int]
+DEFAULT_N = 64
+
+
+def config_label(gridsize: int, batch: int, n: int) -> str:
+    """Record size label: ``gs1 b16`` at the default ``N=64`` (the original's figures), else ``N128 gs1 b16``."""
+    return f"gs{gridsize} b{batch}" if n == DEFAULT_N else f"N{n} gs{gridsize} b{batch}"
+
+
 @dataclass(frozen=True)
 class Sizes:
     """Problem sizes of one run.
 
     Attributes:
-        n: patch size ``N``.
         n_filters_scale: ``ModelSpec.n_filters_scale``.
-        train: ``(gridsize, batch)`` training configurations.
+        train: ``(gridsize, batch, N)`` training configurations (``N`` the patch size).
         train_steps: train steps per ``fit`` call.
-        predict: ``(gridsize, batch)`` inference configurations.
+        predict: ``(gridsize, batch, N)`` inference configurations.
         predict_batches: batches per ``predict`` call.
         repeat_s: target duration of one repeat (seconds); calls per repeat follow from it (at least 1).
         matmul: side of the square float32 matmul that measures the peak.
     """
 
-    n: int = 64
     n_filters_scale: int = 2
-    train: Tuple[Tuple[int, int], ...] = ((1, 16), (2, 16), (2, 8))
+    train: Tuple[Config, ...] = ((1, 16, 64), (2, 16, 64), (2, 8, 64), (1, 16, 128), (2, 8, 128))
     train_steps: int = 4
-    predict: Tuple[Tuple[int, int], ...] = ((1, 16), (1, 64), (1, 256))
+    predict: Tuple[Config, ...] = ((1, 16, 64), (1, 64, 64), (1, 256, 64))
     predict_batches: int = 2
     repeat_s: float = 8.0
     matmul: int = 2048
 
 
 FULL = Sizes()
-QUICK = Sizes(train=((2, 2),), train_steps=1, predict=((1, 4),), predict_batches=1, repeat_s=0.05,
+QUICK = Sizes(train=((2, 2, 64),), train_steps=1, predict=((1, 4, 64),), predict_batches=1, repeat_s=0.05,
               matmul=512)
 
 
@@ -257,22 +265,23 @@ def _fresh_session() -> None:
     gc.collect()
 
 
-def _models(sizes: Sizes, gridsize: int, jit: Any):
+def _models(sizes: Sizes, gridsize: int, n: int, jit: Any):
     """``(spec, probe, autoencoder, diffraction_to_obj)``: compiled with ``jit_compile=jit`` (also set for predict)."""
     from ptycho_core.factory import create_compiled_models
     from ptycho_core.physics import intensity_scale
     from ptycho_core.spec import ModelSpec
 
-    spec = ModelSpec(N=sizes.n, gridsize=gridsize, n_filters_scale=sizes.n_filters_scale,
-                     intensity_scale=float(intensity_scale(NPHOTONS, sizes.n)))
-    probe = benchmark_probe(sizes.n)
+    spec = ModelSpec(N=n, gridsize=gridsize, n_filters_scale=sizes.n_filters_scale,
+                     intensity_scale=float(intensity_scale(NPHOTONS, n)))
+    probe = benchmark_probe(n)
     autoencoder, diffraction_to_obj = create_compiled_models(spec, probe=probe, jit_compile=jit)
     if jit != "auto":
         diffraction_to_obj.jit_compile = jit
     return spec, probe, autoencoder, diffraction_to_obj
 
 
-def _finish(record: Record, flops_per_pattern: float, reference_key: Tuple[str, int, int], engine: Engine) -> Record:
+def _finish(record: Record, flops_per_pattern: float, reference_key: Optional[Tuple[str, int, int]],
+            engine: Engine) -> Record:
     """Add FLOPs, achieved GFLOP/s, memory peaks and the original's figure to ``record.extra``."""
     record.extra.update(
         gflop_per_pattern=flops_per_pattern / 1e9,
@@ -280,22 +289,23 @@ def _finish(record: Record, flops_per_pattern: float, reference_key: Tuple[str, 
         peak_rss_mib=peak_rss_mib(),
         backend_peak_mib=None if engine.peak_memory_bytes() is None else engine.peak_memory_bytes() / 2**20,
     )
-    reference = REFERENCE_PATTERNS_S.get(reference_key)
+    reference = None if reference_key is None else REFERENCE_PATTERNS_S.get(reference_key)
     if reference is not None:
         record.extra.update(reference=reference, ratio=record.value / reference)
     return record
 
 
-def bench_training(engine: Engine, sizes: Sizes, gridsize: int, batch: int, jit: Any, repeats: int) -> Record:
-    """``autoencoder.fit`` throughput at ``(gridsize, batch)``: ``sizes.train_steps`` steps per call."""
+def bench_training(engine: Engine, sizes: Sizes, gridsize: int, batch: int, n: int, jit: Any,
+                   repeats: int) -> Record:
+    """``autoencoder.fit`` throughput at ``(gridsize, batch, N)``: ``sizes.train_steps`` steps per call."""
     _fresh_session()
     reset_peak_rss()
     engine.reset_peak_memory()
     from ptycho_core.training import make_targets
 
-    spec, probe, autoencoder, _ = _models(sizes, gridsize, jit)
+    spec, probe, autoencoder, _ = _models(sizes, gridsize, n, jit)
     count = sizes.train_steps * batch
-    x, positions = synthetic_inputs(np.random.default_rng(SEED + gridsize), count, sizes.n, gridsize, probe)
+    x, positions = synthetic_inputs(np.random.default_rng(SEED + gridsize), count, n, gridsize, probe)
     targets = make_targets(x, positions)
     last: Dict[str, float] = {}
 
@@ -304,22 +314,23 @@ def bench_training(engine: Engine, sizes: Sizes, gridsize: int, batch: int, jit:
         last["loss"] = float(history.history["loss"][-1])
 
     mode = f"fit ({sizes.train_steps} steps/call), jit_compile={autoencoder.jit_compile}"
-    record = throughput_record(engine, "train", mode, f"gs{gridsize} b{batch}", count * spec.channels, step, (),
-                               repeats, sizes.repeat_s)
-    record.extra.update(gridsize=gridsize, batch=batch, steps_per_call=sizes.train_steps,
+    record = throughput_record(engine, "train", mode, config_label(gridsize, batch, n), count * spec.channels,
+                               step, (), repeats, sizes.repeat_s)
+    record.extra.update(gridsize=gridsize, batch=batch, n=n, steps_per_call=sizes.train_steps,
                         jit_compile=autoencoder.jit_compile, final_loss=last.get("loss"))
     flops = BACKWARD_FACTOR * conv_forward_flops(autoencoder) / spec.channels
-    return _finish(record, flops, ("train", gridsize, batch), engine)
+    return _finish(record, flops, ("train", gridsize, batch) if n == DEFAULT_N else None, engine)
 
 
-def bench_inference(engine: Engine, sizes: Sizes, gridsize: int, batch: int, jit: Any, repeats: int) -> Record:
-    """``diffraction_to_obj.predict`` throughput at ``(gridsize, batch)``: ``sizes.predict_batches`` per call."""
+def bench_inference(engine: Engine, sizes: Sizes, gridsize: int, batch: int, n: int, jit: Any,
+                    repeats: int) -> Record:
+    """``diffraction_to_obj.predict`` throughput at ``(gridsize, batch, N)``: ``sizes.predict_batches`` per call."""
     _fresh_session()
     reset_peak_rss()
     engine.reset_peak_memory()
-    spec, probe, _, diffraction_to_obj = _models(sizes, gridsize, jit)
+    spec, probe, _, diffraction_to_obj = _models(sizes, gridsize, n, jit)
     count = sizes.predict_batches * batch
-    x, positions = synthetic_inputs(np.random.default_rng(SEED + 10 + gridsize), count, sizes.n, gridsize, probe)
+    x, positions = synthetic_inputs(np.random.default_rng(SEED + 10 + gridsize), count, n, gridsize, probe)
 
     def step() -> None:
         out = diffraction_to_obj.predict([x, positions], batch_size=batch, verbose=0)
@@ -327,12 +338,12 @@ def bench_inference(engine: Engine, sizes: Sizes, gridsize: int, batch: int, jit
             raise RuntimeError(f"predict returned {out.shape[0]} rows for {count} inputs")
 
     mode = f"predict ({sizes.predict_batches} batches/call), jit_compile={diffraction_to_obj.jit_compile}"
-    record = throughput_record(engine, "predict", mode, f"gs{gridsize} b{batch}", count * spec.channels, step, (),
-                               repeats, sizes.repeat_s)
-    record.extra.update(gridsize=gridsize, batch=batch, batches_per_call=sizes.predict_batches,
+    record = throughput_record(engine, "predict", mode, config_label(gridsize, batch, n), count * spec.channels,
+                               step, (), repeats, sizes.repeat_s)
+    record.extra.update(gridsize=gridsize, batch=batch, n=n, batches_per_call=sizes.predict_batches,
                         jit_compile=diffraction_to_obj.jit_compile)
     flops = conv_forward_flops(diffraction_to_obj) / spec.channels
-    return _finish(record, flops, ("predict", gridsize, batch), engine)
+    return _finish(record, flops, ("predict", gridsize, batch) if n == DEFAULT_N else None, engine)
 
 
 # ------------------------------------------------------------------------------------------------- worker
@@ -355,17 +366,17 @@ def run_worker(backend: str, sizes: Sizes, repeats: int, out: Path, jit: Any,
     matmul = [matmul_gflops(engine, sizes.matmul)]
     records: List[Record] = []
     errors: List[Dict[str, str]] = []
-    plan = [("train", g, b, bench_training) for g, b in sizes.train]
-    plan += [("predict", g, b, bench_inference) for g, b in sizes.predict]
+    plan = [("train", g, b, n, bench_training) for g, b, n in sizes.train]
+    plan += [("predict", g, b, n, bench_inference) for g, b, n in sizes.predict]
     lifetime_peak = max(lifetime_peak, peak_rss_mib())
     per_measurement_rss = reset_peak_rss()  # each measurement resets the peak again after freeing the last model
-    for measurement, gridsize, batch, bench in plan:
-        progress(f"{measurement} gridsize {gridsize} batch {batch}")
+    for measurement, gridsize, batch, n, bench in plan:
+        progress(f"{measurement} N {n} gridsize {gridsize} batch {batch}")
         lifetime_peak = max(lifetime_peak, peak_rss_mib())
         try:
-            records.append(bench(engine, sizes, gridsize, batch, jit, repeats))
+            records.append(bench(engine, sizes, gridsize, batch, n, jit, repeats))
         except Exception as exc:  # one failing configuration (e.g. torch.compile) must not lose the others
-            errors.append({"measurement": measurement, "size": f"gs{gridsize} b{batch}",
+            errors.append({"measurement": measurement, "size": config_label(gridsize, batch, n),
                            "error": f"{type(exc).__name__}: {exc}"[:2000]})
             progress(f"FAILED: {errors[-1]['error'][:300]}")
     lifetime_peak = max(lifetime_peak, peak_rss_mib())
@@ -419,6 +430,8 @@ def flop_check(results: Sequence[Dict[str, Any]]) -> List[str]:
     seen: Dict[Tuple[str, int], float] = {}
     for payload in results:
         for r in payload.get("records", []):
+            if r["extra"].get("n", DEFAULT_N) != DEFAULT_N:
+                continue
             key = ("fwd+bwd" if r["measurement"] == "train" else "fwd", r["extra"]["gridsize"])
             seen.setdefault(key, r["extra"]["gflop_per_pattern"])
     lines = []
@@ -486,12 +499,13 @@ def run_parent(args: argparse.Namespace) -> int:
     repeats = default_repeats(args)
     sizes = chosen_sizes(args)
     worker_args = common_worker_args(args, repeats) + ["--jit", args.jit]
-    worker_args += ["--train", format_configs(sizes.train), "--predict", format_configs(sizes.predict)]
+    worker_args += ["--train", format_configs(sizes.train), "--predict", format_configs(sizes.predict),
+                    "--repeat-s", str(sizes.repeat_s)]
     load_before = load_average()
     results = [spawn_worker("benchmarks.bench_model", b, worker_args) for b in backends]
     load_after = load_average()
 
-    print(f"\nModel benchmark ({'quick' if args.quick else 'full'}; N={sizes.n}, n_filters_scale="
+    print(f"\nModel benchmark ({'quick' if args.quick else 'full'}; n_filters_scale="
           f"{sizes.n_filters_scale}; median of {repeats}; float32; --jit {args.jit}; {os.cpu_count()} CPU cores; "
           f"load average before {load_before}, after {load_after})")
     print_backend_lines(results)
@@ -525,22 +539,26 @@ def run_parent(args: argparse.Namespace) -> int:
     return 1 if failed or any(p.get("errors") for p in results) else 0
 
 
-def parse_configs(text: str) -> Tuple[Tuple[int, int], ...]:
-    """``"1x16,2x8"`` → ``((1, 16), (2, 8))`` (gridsize × batch); ``"none"`` → ``()``."""
+def parse_configs(text: str) -> Tuple[Config, ...]:
+    """``"1x16,2x8@128"`` → ``((1, 16, 64), (2, 8, 128))`` (gridsize x batch [@N], N 64 when omitted);
+    ``"none"`` → ``()``."""
     if text.strip().lower() == "none":
         return ()
     configs = []
     for item in text.split(","):
-        gridsize, _, batch = item.strip().partition("x")
-        if not (gridsize.isdigit() and batch.isdigit() and int(gridsize) >= 1 and int(batch) >= 1):
-            raise argparse.ArgumentTypeError(f"expected GRIDSIZExBATCH items like 1x16, or none; got {item!r}")
-        configs.append((int(gridsize), int(batch)))
+        head, at, n = item.strip().partition("@")
+        gridsize, _, batch = head.partition("x")
+        n = n if at else str(DEFAULT_N)
+        if not all(v.isdigit() and int(v) >= 1 for v in (gridsize, batch, n)):
+            raise argparse.ArgumentTypeError(
+                f"expected GRIDSIZExBATCH[@N] items like 1x16 or 1x16@128, or none; got {item!r}")
+        configs.append((int(gridsize), int(batch), int(n)))
     return tuple(configs)
 
 
-def format_configs(configs: Sequence[Tuple[int, int]]) -> str:
+def format_configs(configs: Sequence[Config]) -> str:
     """Inverse of :func:`parse_configs`."""
-    return ",".join(f"{g}x{b}" for g, b in configs) or "none"
+    return ",".join(f"{g}x{b}" + ("" if n == DEFAULT_N else f"@{n}") for g, b, n in configs) or "none"
 
 
 def chosen_sizes(args: argparse.Namespace) -> Sizes:
@@ -550,17 +568,21 @@ def chosen_sizes(args: argparse.Namespace) -> Sizes:
         sizes = dataclasses.replace(sizes, train=args.train)
     if args.predict is not None:
         sizes = dataclasses.replace(sizes, predict=args.predict)
+    if args.repeat_s is not None:
+        sizes = dataclasses.replace(sizes, repeat_s=args.repeat_s)
     return sizes
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_model", description=__doc__.split("\n")[0])
     add_common_arguments(parser, DEFAULT_JSON)
-    parser.add_argument("--train", type=parse_configs, default=None, metavar="GxB,...",
-                        help="training configurations gridsize x batch, or none (default: 1x16,2x16,2x8; "
-                             "--quick: 2x2)")
-    parser.add_argument("--predict", type=parse_configs, default=None, metavar="GxB,...",
+    parser.add_argument("--train", type=parse_configs, default=None, metavar="GxB[@N],...",
+                        help="training configurations gridsize x batch [@ patch size N, default 64], or none "
+                             "(default: 1x16,2x16,2x8,1x16@128,2x8@128; --quick: 2x2)")
+    parser.add_argument("--predict", type=parse_configs, default=None, metavar="GxB[@N],...",
                         help="inference configurations, or none (default: 1x16,1x64,1x256; --quick: 1x4)")
+    parser.add_argument("--repeat-s", type=float, default=None,
+                        help="target seconds of one timed repeat (default 8, --quick 0.05)")
     parser.add_argument("--jit", choices=tuple(JIT_CHOICES), default="auto",
                         help="jit_compile passed to compile / set for predict (default: %(default)s; auto = "
                              "Keras's choice: off on torch and CPU-only TF, XLA on JAX)")
