@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
         p.add_argument("--gridsize", type=int, default=1, choices=(1, 2, 3), help="patterns per group (side)")
         p.add_argument("--n-filters-scale", type=int, default=1, help="network width multiplier (default 1)")
+        p.add_argument("--devices", type=int, default=1,
+                       help="data-parallel training on this many devices (GPUs; without GPUs, CPU devices); "
+                            "--batch-size is the global batch and must be a multiple (default 1)")
 
     p = add("demo", "simulate → train → reconstruct → images, on a small built-in simulation")
     p.add_argument("--out", type=Path, default=Path("ptychopinn-demo"), help="output folder (default "
@@ -220,6 +223,10 @@ def run(args: argparse.Namespace) -> int:
         return 0 if table["agree"] else 1
 
     _configure_output(quiet)
+    if getattr(args, "devices", 1) > 1:  # before the backend computes anything (virtual CPU devices)
+        from ptycho_core.parallel import request_virtual_cpu_devices
+
+        request_virtual_cpu_devices(args.devices)
     if command == "info":
         print(json.dumps(_info(), indent=1))
         return 0
@@ -232,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
             jobs.train(args.data, args.out, test_data=args.test_data, epochs=args.epochs,
                        batch_size=args.batch_size, gridsize=args.gridsize, n_groups=args.n_groups,
                        n_filters_scale=args.n_filters_scale, nphotons=args.nphotons, seed=args.seed,
-                       overwrite=args.overwrite, report=report)
+                       devices=args.devices, overwrite=args.overwrite, report=report)
         return 0
     if command == "reconstruct":
         with _silenced(quiet):
@@ -246,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
                           object_kind=args.object_kind, scan=args.scan, overwrite=args.overwrite, report=report)
             jobs.train(data, out / "model", epochs=args.epochs, batch_size=args.batch_size,
                        gridsize=args.gridsize, n_filters_scale=args.n_filters_scale, seed=args.seed,
-                       overwrite=args.overwrite, report=report)
+                       devices=args.devices, overwrite=args.overwrite, report=report)
             result = jobs.reconstruct(out / "model", data, out / "reconstruction", overwrite=args.overwrite,
                                       report=report)
         print(f"images: {result['amplitude_png']} and {Path(result['out']) / 'reconstructed_phase.png'}")

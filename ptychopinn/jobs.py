@@ -139,9 +139,12 @@ def loss_curve_png(history: Dict[str, List[float]]) -> bytes:
 
 def train(data: Path, out: Path, *, test_data: Optional[Path] = None, epochs: int = 8, batch_size: int = 16,
           gridsize: int = 1, n_groups: Optional[int] = None, n_filters_scale: int = 1,
-          nphotons: Optional[float] = None, seed: int = 0, overwrite: bool = False,
+          nphotons: Optional[float] = None, seed: int = 0, devices: int = 1, overwrite: bool = False,
           report: Report = _quiet_report) -> Dict[str, Any]:
     """Train on the NPZ ``data``; writes ``out/wts.h5.zip``, ``out/history.csv`` and ``out/loss.png``.
+
+    ``devices > 1``: data-parallel training (:mod:`ptycho_core.parallel`); on a machine without GPUs the
+    backend is given that many CPU devices, which must happen before it computes anything.
 
     ``seed`` fixes the initial weights (drawn with NumPy, identical on every backend) and the batch order
     (``keras.utils.set_random_seed``), so a run repeats on the same backend and starts from the same network on
@@ -155,6 +158,10 @@ def train(data: Path, out: Path, *, test_data: Optional[Path] = None, epochs: in
 
     out = Path(out)
     _refuse_existing([out / BUNDLE_NAME], overwrite)
+    if devices > 1:
+        from ptycho_core.parallel import request_virtual_cpu_devices
+
+        request_virtual_cpu_devices(devices)  # harmless where GPUs exist: those are used first
     stage = Stage(report, 2)
     stage.start(f"read {data}")
     raw = _read_raw(Path(data))
@@ -166,12 +173,15 @@ def train(data: Path, out: Path, *, test_data: Optional[Path] = None, epochs: in
         config = TrainingConfig(
             model=ModelConfig(N=N, gridsize=gridsize, n_filters_scale=n_filters_scale), train_data_file=Path(data),
             test_data_file=Path(test_data) if test_data else None, nepochs=epochs, batch_size=batch_size,
-            n_groups=n_groups if n_groups is not None else len(raw.xcoords), nphotons=photons, output_dir=out)
+            n_groups=n_groups if n_groups is not None else len(raw.xcoords), nphotons=photons, output_dir=out,
+            n_devices=int(devices))
         params.cfg.pop("intensity_scale", None)
         params.cfg["init_seed"] = int(seed)  # the same initial weights on every backend
         keras.utils.set_random_seed(seed)
         update_legacy_dict(params.cfg, config)
-        stage.start(f"train {epochs} epochs on {keras.backend.backend()} (gridsize {gridsize}, batch {batch_size})")
+        where = f"{devices} devices of " if devices > 1 else ""
+        stage.start(f"train {epochs} epochs on {where}{keras.backend.backend()} (gridsize {gridsize}, "
+                    f"batch {batch_size})")
         _, _, results = run_cdi_example(raw, test_raw, config)
     except ValueError as exc:
         raise UserError(str(exc)) from exc

@@ -78,6 +78,24 @@ def test_train_then_reconstruct(small_scan, tmp_path):
     assert_user_error(again, "wts.h5.zip", "--overwrite")
 
 
+def test_train_on_two_devices_writes_a_bundle_that_reconstructs(small_scan, tmp_path):
+    """``--devices 2``: data-parallel training (2 virtual CPU devices here), then an ordinary reconstruction."""
+    model_dir = tmp_path / "model"
+    proc = cli("train", str(small_scan), "--out", str(model_dir), "--epochs", "1", "--batch-size", "8",
+               "--devices", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"train 1 epochs on 2 devices of {BACKEND}" in proc.stdout
+    rows = (model_dir / "history.csv").read_text().splitlines()
+    assert rows[0].split(",")[:2] == ["epoch", "loss"] and len(rows) == 2
+    assert np.isfinite(float(rows[1].split(",")[1]))
+    proc = cli("reconstruct", str(model_dir), str(small_scan), "--out", str(tmp_path / "recon"), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert np.isfinite(np.load(tmp_path / "recon" / "object.npy")).all()
+    bad = cli("train", str(small_scan), "--out", str(tmp_path / "m2"), "--epochs", "1", "--batch-size", "5",
+              "--devices", "2")
+    assert_user_error(bad, "batch_size 5 does not split over 2 devices")
+
+
 def test_bad_input_gives_one_line_and_exit_2(tmp_path):
     assert_user_error(cli("train", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "m")), "not found")
     np.savez(tmp_path / "wrong.npz", foo=np.zeros(3))

@@ -163,11 +163,15 @@ class TrainingConfig:
     plateau_patience: int = 2
     plateau_min_lr: float = 5e-5
     plateau_threshold: float = 0.0
+    n_devices: int = 1  # this package's addition: data-parallel training on this many devices (cfg 'n_devices')
 
     def __post_init__(self) -> None:
         _migrate_n_images(self)
         if self.n_groups is None:
             self.n_groups = 512
+        if isinstance(self.n_devices, bool) or not isinstance(self.n_devices, int) or self.n_devices < 1:
+            raise ValueError(f"n_devices must be a positive integer (devices for data-parallel training); got "
+                             f"{self.n_devices!r}")
 
 
 @dataclass

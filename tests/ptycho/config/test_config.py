@@ -150,12 +150,17 @@ def test_all_lists_the_original_names_and_key_mappings():
 
 # --------------------------------------------------------------------------------------- fields and defaults
 
+#: Fields this package adds after the original's (README, "Deliberate differences").
+ADDITIONS = {"TrainingConfig": [("n_devices", 1)]}
+
 @pytest.mark.parametrize("cls, expected", [
     (ModelConfig, MODEL_FIELDS), (TrainingConfig, TRAINING_FIELDS), (InferenceConfig, INFERENCE_FIELDS),
     (PyTorchExecutionConfig, EXECUTION_FIELDS)], ids=lambda v: getattr(v, "__name__", ""))
 def test_fields_order_and_defaults_match_the_original(cls, expected):
+    """The original's fields in its order with its defaults, then only this package's documented additions."""
     actual = _fields(cls)
-    assert [name for name, _ in actual] == [name for name, _ in expected]
+    assert [name for name, _ in actual[:len(expected)]] == [name for name, _ in expected]
+    assert actual[len(expected):] == ADDITIONS.get(cls.__name__, [])
     for (name, value), (_, want) in zip(actual, expected):
         assert value == want, name
         assert type(value) is type(want), name  # 4.0 not 4, True not 1
@@ -288,8 +293,8 @@ def test_legacy_dict_of_training_config_flattens_model_and_renames_keys():
     training = TrainingConfig(model=ModelConfig(N=128), train_data_file=Path("/d/train.npz"))
     legacy = dataclass_to_legacy_dict(training)
     expected_keys = {_legacy(name) for name, _ in MODEL_FIELDS} | {
-        _legacy(name) for name, _ in TRAINING_FIELDS if name != "model"}
-    assert set(legacy) == expected_keys and len(legacy) == 61
+        _legacy(name) for name, _ in TRAINING_FIELDS if name != "model"} | {"n_devices"}  # + ours
+    assert set(legacy) == expected_keys and len(legacy) == 62
     assert "model" not in legacy
     for field_name in EXPECTED_MAPPINGS:
         assert field_name not in legacy
@@ -585,3 +590,13 @@ def test_config_imports_and_pickles_without_any_framework(tmp_path):
                             timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "HYGIENE-OK"
+
+
+def test_n_devices_is_checked_and_reaches_the_legacy_dict():
+    """``TrainingConfig.n_devices`` (this package's addition): a positive int, copied to ``cfg['n_devices']``."""
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="n_devices must be a positive integer"):
+            TrainingConfig(model=ModelConfig(), n_devices=bad)
+    cfg = {}
+    update_legacy_dict(cfg, TrainingConfig(model=ModelConfig(), n_devices=2))
+    assert cfg["n_devices"] == 2
