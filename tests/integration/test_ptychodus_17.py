@@ -52,11 +52,15 @@ GRIDSIZE2_SEED = 7
 # Amplitude correlation with the true object over the scanned area. gridsize 1 (2 epochs): 0.79-0.87 on torch,
 # tensorflow and jax. gridsize 2 (128 groups = 8 steps per epoch): after 2 epochs 0.43-0.60 (best placement), but
 # about one unseeded run in five had not left its starting point (0.10; seen once in CI on torch); after 6
-# epochs 0.43-0.65 in 6 of 6 unseeded torch runs, so the test trains 6 epochs, seeded (keras.utils.
-# set_random_seed in this process, where run_train runs) so that a failure can be reproduced. The same
-# reconstructions scored against other objects, or noise, give at most 0.07; the thresholds sit between.
+# epochs 0.43-0.69 in 8 of 8 torch, tensorflow and jax runs, so the test trains 6 epochs, seeded (keras.utils.
+# set_random_seed in this process, where run_train runs; torch's CPU kernels still vary slightly between runs).
+# Negative control: the same reconstruction scored against another ``lines`` object, with the same best-of-81-
+# shifts placement: 0.07 or less after 2 epochs, up to 0.22 after 6 (a sharper reconstruction shares more of the
+# family's large-scale structure; seen once in CI on torch, against 0.67 for the true object). The thresholds sit
+# between the two groups, and the true object must also beat the other one by a clear margin.
 MIN_CORRELATION = {1: 0.5, 2: 0.3}
-MAX_CORRELATION_WITH_ANOTHER_OBJECT = 0.2
+MAX_CORRELATION_WITH_ANOTHER_OBJECT = 0.3
+MIN_MARGIN_OVER_ANOTHER_OBJECT = 0.2
 
 
 class ListQueue(list):
@@ -112,7 +116,9 @@ def check_reconstruction(output: ReconstructOutput, scene: Scene, gridsize: int,
     score = nominal if gridsize == 1 else best
     assert score >= MIN_CORRELATION[gridsize], (nominal, best, shift)
     _, control, _ = amplitude_correlation(array[0], another_object(scene), scene.positions_px)
+    print(f"[{label}] against another lines object (negative control): {control:.3f} best")
     assert control <= MAX_CORRELATION_WITH_ANOTHER_OBJECT, control  # the score does tell objects apart
+    assert score - control >= MIN_MARGIN_OVER_ANOTHER_OBJECT, (score, control)
     return score
 
 
