@@ -22,11 +22,13 @@ logged and returned like ``fit``'s history.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import pickle
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -110,7 +112,7 @@ def _fit_in_process(spec, probe, x, positions, targets, train_idx, val_idx, *, e
     """Single device, JAX ``DataParallel`` or TF ``MirroredStrategy``: build inside the scope, then ``fit``."""
     backend = keras.backend.backend()
     if devices == 1:
-        scope = _null_scope()
+        scope = contextlib.nullcontext()
     elif backend == "jax":
         scope = _bp.jax_data_parallel(_bp.data_parallel_devices(devices))
     else:
@@ -128,14 +130,6 @@ def _fit_in_process(spec, probe, x, positions, targets, train_idx, val_idx, *, e
                                   validation_data=validation,
                                   callbacks=default_callbacks(validation is not None, verbose, epochs))
     return autoencoder, diffraction_to_obj, dict(history.history)
-
-
-class _null_scope:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 # ----------------------------------------------------------------------------------------------- torch DDP
@@ -170,60 +164,57 @@ def _torch_rank(folder: str, rank: int, world_size: int) -> None:
     folder_path = Path(folder)
     job = pickle.loads((folder_path / "job.pickle").read_bytes())  # written by _fit_torch_ddp in this run
     _bp.torch_init_process_group(rank, world_size, str(folder_path / "rendezvous"))
-    try:
-        data = np.load(folder_path / "data.npz")
-        x, positions = data["x"], data["positions"]
-        targets = [data[f"target{i}"] for i in range(job["n_targets"])]
-        train_idx, val_idx = data["train_idx"], data["val_idx"]
-        probe_file = folder_path / "probe.npy"
-        probe = np.load(probe_file) if probe_file.exists() else None
-        spec: ModelSpec = job["spec"]
-        autoencoder, _ = build_models(spec, probe)
-        weights_file = folder_path / "initial_weights.npz"
-        if weights_file.exists():
-            with np.load(weights_file) as weights:
-                autoencoder.set_weights([weights[f"arr_{i}"] for i in range(len(weights.files))])
-        compile_autoencoder(autoencoder, spec, learning_rate=job["learning_rate"])
-        ddp = _bp.torch_ddp(autoencoder)  # broadcasts rank 0's weights
-        variables = autoencoder.trainable_variables
-        autoencoder.optimizer.build(variables)
-        rng = np.random.default_rng(job["seed"])
-        batch, shard = job["batch_size"], job["batch_size"] // world_size
-        history: Dict[str, List[float]] = {}
-        log = LossLogger(job["epochs"])
+    data = np.load(folder_path / "data.npz")
+    x, positions = data["x"], data["positions"]
+    targets = [data[f"target{i}"] for i in range(job["n_targets"])]
+    train_idx, val_idx = data["train_idx"], data["val_idx"]
+    probe_file = folder_path / "probe.npy"
+    probe = np.load(probe_file) if probe_file.exists() else None
+    spec: ModelSpec = job["spec"]
+    autoencoder, _ = build_models(spec, probe)
+    weights_file = folder_path / "initial_weights.npz"
+    if weights_file.exists():
+        with np.load(weights_file) as weights:
+            autoencoder.set_weights([weights[f"arr_{i}"] for i in range(len(weights.files))])
+    compile_autoencoder(autoencoder, spec, learning_rate=job["learning_rate"])
+    ddp = _bp.torch_ddp(autoencoder)  # broadcasts rank 0's weights
+    variables = autoencoder.trainable_variables
+    autoencoder.optimizer.build(variables)
+    rng = np.random.default_rng(job["seed"])
+    batch = job["batch_size"]
+    history: Dict[str, List[float]] = {}
+    log = LossLogger(job["epochs"])
 
-        def step_losses(idx: np.ndarray, train: bool) -> Dict[str, float]:
-            mine = idx[rank * len(idx) // world_size:(rank + 1) * len(idx) // world_size]
-            inputs = [keras.ops.convert_to_tensor(x[mine]), keras.ops.convert_to_tensor(positions[mine])]
-            y = [keras.ops.convert_to_tensor(t[mine]) for t in targets]
-            if train:
-                y_pred = ddp(inputs, training=True)
-                loss = autoencoder.compute_loss(x=inputs, y=y, y_pred=y_pred, training=True)
-                autoencoder.zero_grad()
-                loss.backward()
-                with _bp.torch_no_grad():
-                    autoencoder.optimizer.apply([v.value.grad for v in variables], variables)
-            else:
-                with _bp.torch_no_grad():
-                    y_pred = autoencoder(inputs, training=False)
-                    loss = autoencoder.compute_loss(x=inputs, y=y, y_pred=y_pred, training=False)
-            return {"loss": _bp.torch_mean_over_ranks(float(loss.detach()))}
+    def step_losses(idx: np.ndarray, train: bool) -> Dict[str, float]:
+        mine = idx[rank * len(idx) // world_size:(rank + 1) * len(idx) // world_size]
+        inputs = [keras.ops.convert_to_tensor(x[mine]), keras.ops.convert_to_tensor(positions[mine])]
+        y = [keras.ops.convert_to_tensor(t[mine]) for t in targets]
+        if train:
+            y_pred = ddp(inputs, training=True)
+            loss = autoencoder.compute_loss(x=inputs, y=y, y_pred=y_pred, training=True)
+            autoencoder.zero_grad()
+            loss.backward()
+            with _bp.torch_no_grad():
+                autoencoder.optimizer.apply([v.value.grad for v in variables], variables)
+        else:
+            with _bp.torch_no_grad():
+                y_pred = autoencoder(inputs, training=False)
+                loss = autoencoder.compute_loss(x=inputs, y=y, y_pred=y_pred, training=False)
+        return {"loss": _bp.torch_mean_over_ranks(float(loss.detach()))}
 
-        for epoch in range(job["epochs"]):
-            order = rng.permutation(train_idx) if job["shuffle"] else train_idx
-            logs = _epoch(order, batch, lambda idx: step_losses(idx, True))
-            if len(val_idx):
-                logs.update({f"val_{k}": v for k, v in _epoch(val_idx, batch, lambda i: step_losses(i, False)).items()})
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(autoencoder.optimizer.learning_rate))
-            for key, value in logs.items():
-                history.setdefault(key, []).append(value)
-            if rank == 0:
-                log.on_epoch_end(epoch, logs)
+    for epoch in range(job["epochs"]):
+        order = rng.permutation(train_idx) if job["shuffle"] else train_idx
+        logs = _epoch(order, batch, lambda idx: step_losses(idx, True))
+        if len(val_idx):
+            logs.update({f"val_{k}": v for k, v in _epoch(val_idx, batch, lambda i: step_losses(i, False)).items()})
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(autoencoder.optimizer.learning_rate))
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
         if rank == 0:
-            autoencoder.save_weights(folder_path / "trained.weights.h5")
-            (folder_path / "history.json").write_text(json.dumps(history))
-    finally:
-        _bp.torch_destroy_process_group()
+            log.on_epoch_end(epoch, logs)
+    if rank == 0:
+        autoencoder.save_weights(folder_path / "trained.weights.h5")
+        (folder_path / "history.json").write_text(json.dumps(history))
 
 
 def _epoch(order: np.ndarray, batch: int, step) -> Dict[str, float]:
@@ -239,4 +230,9 @@ def _epoch(order: np.ndarray, batch: int, step) -> Dict[str, float]:
 
 
 if __name__ == "__main__":  # a torch rank: python -m ptycho_core.parallel FOLDER RANK WORLD_SIZE
-    _torch_rank(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    try:
+        _torch_rank(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    except BaseException:
+        traceback.print_exc()
+        _bp.torch_exit(1)
+    _bp.torch_exit(0)

@@ -22,6 +22,8 @@ import keras
 XLA_DEVICE_FLAG = "--xla_force_host_platform_device_count"
 #: A torch rank waiting this long for the others in one collective gives up (an error, not a hang).
 COLLECTIVE_TIMEOUT_S = 600
+#: Seconds the other torch ranks get to exit once rank 0 has finished cleanly.
+RANK_EXIT_GRACE_S = 30
 
 
 def accelerator_count() -> int:
@@ -133,7 +135,10 @@ def torch_run_ranks(module: str, args: List[str], world_size: int) -> None:
 
     New interpreters, not ``multiprocessing`` children: nothing of the caller's ``__main__`` is re-imported, so
     this works from any parent: a script without a ``__main__`` guard, a notebook, or a spawned child such as
-    Ptychodus's trainer. If a rank fails, the others are stopped and its error output is raised.
+    Ptychodus's trainer. If a rank fails, the others are stopped and its error output is raised. Rank 0
+    writes the results and can only finish once every rank has made every collective call, so once it has
+    exited cleanly the others get :data:`RANK_EXIT_GRACE_S` seconds to exit and are then stopped (a gloo rank
+    was seen hanging after its work was done).
     """
     import subprocess
     import sys
@@ -148,9 +153,16 @@ def torch_run_ranks(module: str, args: List[str], world_size: int) -> None:
         procs = [subprocess.Popen([sys.executable, "-m", module, *args, str(rank), str(world_size)], env=env,
                                   stdout=subprocess.DEVNULL if rank else None, stderr=err_files[rank])
                  for rank in range(world_size)]
+        released = False  # rank 0 finished: stopping the others is not an error
         try:
             while any(p.poll() is None for p in procs):
                 if any(p.returncode not in (None, 0) for p in procs):
+                    break
+                if procs[0].returncode == 0:
+                    deadline = time.monotonic() + RANK_EXIT_GRACE_S
+                    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+                        time.sleep(0.2)
+                    released = True
                     break
                 time.sleep(0.2)
         finally:
@@ -160,11 +172,23 @@ def torch_run_ranks(module: str, args: List[str], world_size: int) -> None:
             for rank, (p, err) in enumerate(zip(procs, err_files)):
                 p.wait()
                 err.seek(0)
-                if p.returncode != 0:
+                if p.returncode != 0 and not (released and rank > 0 and p.returncode < 0):
                     errors.append(f"rank {rank} exited with {p.returncode}:\n{err.read()[-3000:]}")
                 err.close()
     if errors:
         raise RuntimeError("data-parallel training on torch failed; " + "\n".join(errors))
+
+
+def torch_exit(code: int) -> None:
+    """End a rank process now: flush its output, skip process-group and interpreter teardown (``os._exit``).
+
+    ``destroy_process_group`` and gloo's threads at interpreter exit can wait for ranks that are already gone.
+    """
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def torch_ddp(model: Any) -> Any:
@@ -182,13 +206,6 @@ def torch_mean_over_ranks(value: float) -> float:
     tensor = torch.tensor([float(value)], dtype=torch.float64)
     dist.all_reduce(tensor)
     return float(tensor.item()) / dist.get_world_size()
-
-
-def torch_destroy_process_group() -> None:
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def torch_no_grad() -> Any:
