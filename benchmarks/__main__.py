@@ -1,13 +1,15 @@
-"""The whole benchmark suite in one command: physics, model, grouping.
+"""The whole benchmark suite in one command: physics, model, grouping, streaming reconstruction.
 
 Run from the repository root::
 
-    python -m benchmarks                    # every installed backend, full sizes (about 25 minutes on 2 cores)
+    python -m benchmarks                    # every installed backend, full sizes (about 25 minutes on 2 cores,
+                                            # plus 10-15 minutes per backend for 100,000 streamed patterns)
     python -m benchmarks --quick            # tiny sizes, 1 repeat: shows that everything runs (CI)
     python -m benchmarks --backends torch,jax --repeats 5 --out-dir /tmp/bench
 
-Each part prints its own table (see ``benchmarks/bench_physics.py``, ``bench_model.py``, ``bench_grouping.py``
-for what is measured and how) and writes ``physics.json``, ``model.json`` and ``grouping.json`` into
+Each part prints its own table (see ``benchmarks/bench_physics.py``, ``bench_model.py``, ``bench_grouping.py``,
+``bench_streaming.py`` for what is measured and how) and writes ``physics.json``, ``model.json``,
+``grouping.json`` and ``streaming.json`` into
 ``--out-dir`` (default ``benchmarks/results``, git-ignored); ``suite.json`` there lists the parts, their exit
 codes and wall times. The device is whatever each backend chooses (a GPU where one is visible). The exit code is
 non-zero when any part failed (a worker crashed, a configuration raised, a loss was not finite).
@@ -24,7 +26,7 @@ from typing import List, Optional, Sequence
 
 from ._common import BACKENDS, RESULTS_DIR, machine_info, write_json
 
-PARTS = ("physics", "model", "grouping")
+PARTS = ("physics", "model", "grouping", "streaming")
 
 
 def installed_backends() -> List[str]:

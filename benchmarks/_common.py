@@ -51,6 +51,19 @@ class Record:
     extra: Dict[str, Any] = field(default_factory=dict)
 
 
+def rss_mib(kind: str) -> float:
+    """``'peak'`` (``ru_maxrss``) or ``'now'`` (``/proc/self/statm``) resident set of this process in MiB (Linux).
+
+    Writing ``5`` to ``/proc/self/clear_refs`` resets the peak to the current value.
+    """
+    import resource
+
+    if kind == "peak":
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 # --------------------------------------------------------------------------------------- backend adapters
 
 

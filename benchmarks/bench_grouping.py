@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import resource
 import statistics
 import sys
 import time
@@ -56,6 +54,7 @@ from ._common import (
     record_cells,
     render_table,
     report_failures,
+    rss_mib,
     require_worker_env,
     selected_backends,
     spawn_worker,
@@ -85,12 +84,6 @@ def scan_data(points: int, rng: np.random.Generator):
     return x, y, rng.random((points, N, N), dtype=np.float32)
 
 
-def _rss_mib(kind: str) -> float:
-    """``'peak'`` (``ru_maxrss``) or ``'now'`` (``/proc/self/statm``) resident set in MiB (Linux)."""
-    if kind == "peak":
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def measure(call, repeats: int) -> Dict[str, Any]:
@@ -99,12 +92,12 @@ def measure(call, repeats: int) -> Dict[str, Any]:
     first = None
     for i in range(repeats + 1):
         gc.collect()
-        before = _rss_mib("now")
+        before = rss_mib("now")
         Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
         start = time.perf_counter()
         result = call()
         elapsed = time.perf_counter() - start
-        rises.append(_rss_mib("peak") - before)
+        rises.append(rss_mib("peak") - before)
         del result
         if i == 0:
             first = elapsed

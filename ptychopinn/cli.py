@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", type=Path, help="scan to reconstruct (NPZ)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--M", type=int, default=20, help="central crop of each patch used for stitching (default 20)")
+    p.add_argument("--batch-size", type=int, default=64, help="patterns per prediction batch (default 64)")
+    p.add_argument("--stream", choices=("auto", "on", "off"), default="auto",
+                   help="read, predict and stitch the patterns a chunk at a time so memory does not grow with "
+                        "their number (default auto: when diff3d is over 1 GiB)")
+    p.add_argument("--chunk-mb", type=int, default=64, help="MiB of patterns per streamed chunk (default 64)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
 
     p = add("compare-backends", "run the same model under every installed backend and tabulate differences")
@@ -243,7 +248,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if command == "reconstruct":
         with _silenced(quiet):
-            jobs.reconstruct(args.bundle, args.data, args.out, M=args.M, overwrite=args.overwrite, report=report)
+            jobs.reconstruct(args.bundle, args.data, args.out, M=args.M, batch_size=args.batch_size,
+                             stream=args.stream, chunk_mb=args.chunk_mb, overwrite=args.overwrite, report=report)
         return 0
     if command == "demo":
         out = Path(args.out)

@@ -195,51 +195,131 @@ def train(data: Path, out: Path, *, test_data: Optional[Path] = None, epochs: in
 
 
 # ----------------------------------------------------------------------------------------------- reconstruct
-def reconstruct(bundle: Path, data: Path, out: Path, *, M: int = 20, batch_size: int = 64,
-                overwrite: bool = False, report: Report = _quiet_report) -> Dict[str, Any]:
-    """Reconstruct the object of ``data`` with the model in ``bundle`` (a folder holding ``wts.h5.zip``).
+#: ``stream="auto"`` streams scans whose diffraction stack is larger than this (bytes, uncompressed).
+STREAM_AUTO_BYTES = 1 << 30
 
-    Writes ``out/object.npy`` (complex64, 2-D), ``out/reconstructed_amplitude.png`` / ``.npy`` and
-    ``out/reconstructed_phase.png`` / ``.npy`` (radians), and ``out/metrics.json`` (with the correlation of the
-    amplitude with ``|objectGuess|`` when the data holds a true object).
-    """
-    from ptycho import loader, params, probe, tf_helper
-    from ptycho.workflows.components import load_inference_bundle, save_outputs
-    from ptycho_core.images import save_npy
-    from ptycho_core.metrics import aligned_correlation
 
-    bundle, out = Path(bundle), Path(out)
-    if bundle.is_file() and bundle.name == BUNDLE_NAME:
-        bundle = bundle.parent
-    targets = [out / "object.npy", out / "reconstructed_amplitude.png", out / "reconstructed_phase.png"]
-    _refuse_existing(targets, overwrite)
-    stage = Stage(report, 3)
-    stage.start(f"load {bundle / BUNDLE_NAME} and {data}")
+def _diffraction_bytes(data: Path) -> int:
+    """Uncompressed size of ``diff3d`` in an NPZ (0 if it cannot be told without reading it)."""
+    import zipfile
+
     try:
-        model, cfg = load_inference_bundle(bundle)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        raise UserError(str(exc)) from exc
+        with zipfile.ZipFile(data) as archive:
+            return int(archive.getinfo("diff3d.npy").file_size)
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return 0
+
+
+def _predict_in_memory(model: Any, data: Path, N: int, gridsize: int, M: int, batch_size: int,
+                       verbose: int) -> Any:
+    """Read the whole scan, group, normalise, predict and stitch: ``(image (H, W) complex64, raw)``."""
+    from ptycho import loader, params, probe, tf_helper
+
     raw = _read_raw(Path(data))
-    N, gridsize = int(cfg["N"]), int(cfg["gridsize"])
     if raw.diff3d.shape[-1] != N:
         raise UserError(f"{data} holds {raw.diff3d.shape[-1]}x{raw.diff3d.shape[-1]} patterns but the model was "
                         f"trained for N={N}; use data of the same detector size or train a model for it")
-    stage.done(f"model N={N}, gridsize {gridsize}, {len(raw.xcoords)} patterns")
-    stage.start("predict object patches")
     probe.set_probe_guess(None, raw.probeGuess)
     grouped = raw.generate_grouped_data(N, K=max(7, gridsize**2 + 1), nsamples=len(raw.xcoords), gridsize=gridsize,
                                         seed=0)
     container = loader.load(lambda: grouped, raw.probeGuess, which=None, create_split=False)
     patches = model.predict([np.asarray(container.X) * params.get("intensity_scale"),
-                             np.asarray(container.local_offsets)], batch_size=batch_size,
-                            verbose=0 if report is _quiet_report else 1)
-    stage.done(f"{len(patches)} patches")
-    stage.start(f"stitch (M={M}) and write images")
+                             np.asarray(container.local_offsets)], batch_size=batch_size, verbose=verbose)
     image = np.squeeze(np.asarray(tf_helper.reassemble_position(patches, container.global_offsets, M=M)))
+    return image, raw
+
+
+def _predict_streaming(model: Any, data: Path, N: int, gridsize: int, M: int, batch_size: int,
+                       chunk_bytes: int) -> Any:
+    """The same result as :func:`_predict_in_memory`, reading the patterns a chunk at a time from the NPZ."""
+    from ptycho import params, probe
+    from ptycho.raw_data import RawData
+    from ptycho_core.array_rows import open_rows
+    from ptycho_core.streaming import reconstruct_streaming
+
+    if not Path(data).is_file():
+        raise UserError(f"data file not found: {data}")
+    try:
+        raw = RawData.from_file(str(data), load_diffraction=False)
+        rows = open_rows(data, "diff3d")
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"{data}: {exc}") from exc
+    with rows:
+        shape = tuple(rows.shape)
+        if len(shape) != 3 or shape[1] != shape[2]:
+            raise UserError(f"{data}: diff3d must be square diffraction patterns (M, N, N); got shape {shape} "
+                            f"(crop or pad them to N x N)")
+        if shape[0] != len(raw.xcoords):
+            raise UserError(f"{data}: diff3d has {shape[0]} patterns but there are {len(raw.xcoords)} scan "
+                            f"positions; they must match one to one")
+        if shape[-1] != N:
+            raise UserError(f"{data} holds {shape[-1]}x{shape[-1]} patterns but the model was trained for N={N}; "
+                            f"use data of the same detector size or train a model for it")
+        probe.set_probe_guess(None, raw.probeGuess)
+        groups, global_offsets, local_offsets = raw.group_positions(
+            nsamples=len(raw.xcoords), K=max(7, gridsize**2 + 1), seed=0, gridsize=gridsize)
+
+        def predict(x: np.ndarray, offsets: np.ndarray) -> Any:
+            return model.predict_on_batch([x, offsets])
+
+        try:
+            image = reconstruct_streaming(predict, rows, groups, global_offsets, local_offsets,
+                                          intensity_scale=float(params.get("intensity_scale")), M=M,
+                                          chunk_bytes=chunk_bytes, batch_size=batch_size)
+        except ValueError as exc:
+            raise UserError(f"{data}: {exc}") from exc
+    return np.squeeze(image), raw
+
+
+def reconstruct(bundle: Path, data: Path, out: Path, *, M: int = 20, batch_size: int = 64,
+                overwrite: bool = False, stream: str = "auto", chunk_mb: int = 64,
+                report: Report = _quiet_report) -> Dict[str, Any]:
+    """Reconstruct the object of ``data`` with the model in ``bundle`` (a folder holding ``wts.h5.zip``).
+
+    Writes ``out/object.npy`` (complex64, 2-D), ``out/reconstructed_amplitude.png`` / ``.npy`` and
+    ``out/reconstructed_phase.png`` / ``.npy`` (radians), and ``out/metrics.json`` (with the correlation of the
+    amplitude with ``|objectGuess|`` when the data holds a true object).
+
+    ``stream``: ``"on"`` reads, predicts and stitches the patterns ``chunk_mb`` MiB at a time, so memory does
+    not grow with their number (:mod:`ptycho_core.streaming`); ``"off"`` reads the whole scan; ``"auto"``
+    streams when ``diff3d`` is larger than :data:`STREAM_AUTO_BYTES`. Both give the same image up to float32
+    rounding.
+    """
+    from ptycho.workflows.components import load_inference_bundle, save_outputs
+    from ptycho_core.images import save_npy
+    from ptycho_core.metrics import aligned_correlation
+
+    if stream not in ("auto", "on", "off"):
+        raise UserError(f"stream must be auto, on or off; got {stream!r}")
+    if int(chunk_mb) < 1:
+        raise UserError(f"chunk size must be at least 1 MiB; got {chunk_mb}")
+    bundle, out = Path(bundle), Path(out)
+    if bundle.is_file() and bundle.name == BUNDLE_NAME:
+        bundle = bundle.parent
+    targets = [out / "object.npy", out / "reconstructed_amplitude.png", out / "reconstructed_phase.png"]
+    _refuse_existing(targets, overwrite)
+    streaming = stream == "on" or (stream == "auto" and _diffraction_bytes(Path(data)) > STREAM_AUTO_BYTES)
+    stage = Stage(report, 3)
+    stage.start(f"load {bundle / BUNDLE_NAME}")
+    try:
+        model, cfg = load_inference_bundle(bundle)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        raise UserError(str(exc)) from exc
+    N, gridsize = int(cfg["N"]), int(cfg["gridsize"])
+    stage.done(f"model N={N}, gridsize {gridsize}")
+    stage.start(f"predict and stitch (M={M}) {data}" + (f", streaming {chunk_mb} MiB chunks" if streaming else ""))
+    if streaming:
+        image, raw = _predict_streaming(model, Path(data), N, gridsize, M, batch_size, int(chunk_mb) << 20)
+    else:
+        image, raw = _predict_in_memory(model, Path(data), N, gridsize, M, batch_size,
+                                        verbose=0 if report is _quiet_report else 1)
+    stage.done(f"{len(raw.xcoords)} patterns → object {image.shape[0]}x{image.shape[1]}")
+    stage.start("write images")
     amplitude, phase = np.abs(image), np.angle(image)
     save_outputs(amplitude, phase, {}, str(out))
     save_npy(out / "object.npy", image.astype(np.complex64))
-    metrics: Dict[str, Any] = {"object_shape": list(image.shape), "patterns": len(raw.xcoords), "M": M}
+    metrics: Dict[str, Any] = {"object_shape": list(image.shape), "patterns": len(raw.xcoords), "M": M,
+                               "streamed": bool(streaming)}
     if raw.objectGuess is not None:
         truth = np.abs(np.asarray(raw.objectGuess))
         if truth.shape[0] >= amplitude.shape[0] and truth.shape[1] >= amplitude.shape[1]:

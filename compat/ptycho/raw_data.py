@@ -279,7 +279,8 @@ class RawData:
                        Y=Y_obj, norm_Y_I=norm_Y_I)
 
     @staticmethod
-    def from_file(train_data_file_path, validate_config: bool = False, current_config=None) -> "RawData":
+    def from_file(train_data_file_path, validate_config: bool = False, current_config=None, *,
+                  load_diffraction: bool = True) -> "RawData":
         """Read a scan from an NPZ file (the Ptychodus training-data schema).
 
         Schema: ``xcoords``, ``ycoords`` (M,), ``diff3d`` (M, N, N) amplitudes and ``probeGuess`` are required;
@@ -290,6 +291,9 @@ class RawData:
         Args:
             validate_config: with a ``current_config`` (a ``TrainingConfig``), log a warning for each of
                 nphotons, N and gridsize that differs from the file's metadata.
+            load_diffraction: this project's addition for streaming: False leaves ``diff3d`` None (the key must
+                still be present), so only positions, probe and object are read; read the patterns in chunks with
+                ``ptycho_core.array_rows.open_rows(path, 'diff3d')``.
         Raises:
             ValueError: missing required keys (the message names them and gives the schema).
         """
@@ -305,7 +309,7 @@ class RawData:
                     f"{sorted(present)}. Expected NPZ schema: {_NPZ_SCHEMA}.{hint}")
             values: Dict[str, Any] = {}
             for key in _REQUIRED_KEYS + _OPTIONAL_KEYS:
-                if key in present:
+                if key in present and (load_diffraction or key != "diff3d"):
                     values[key] = _read_npz_key(data, key, train_data_file_path)
             metadata = None
             if "_metadata" in present:
@@ -320,7 +324,7 @@ class RawData:
             ycoords=values["ycoords"],
             xcoords_start=values.get("xcoords_start", values["xcoords"]),
             ycoords_start=values.get("ycoords_start", values["ycoords"]),
-            diff3d=values["diff3d"],
+            diff3d=values.get("diff3d"),
             probeGuess=values["probeGuess"],
             objectGuess=values.get("objectGuess"),
             scan_index=values.get("scan_index", np.zeros(n, dtype=int)),
@@ -443,6 +447,22 @@ class RawData:
             groups = self._generate_groups_efficiently(nsamples=nsamples, K=K, C=C, seed=seed,
                                                        seed_indices=seed_indices)
         return self._generate_dataset_from_groups(groups, N, K, gridsize)
+
+    def group_positions(self, nsamples: int, K: int = 4, seed: Optional[int] = None,
+                        gridsize: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The groups :meth:`generate_grouped_data` forms, from the positions alone (no diffraction needed).
+
+        This project's addition for streaming reconstruction: the same RNG sequence and groups as
+        ``generate_grouped_data(N, K, nsamples, seed=seed, gridsize=gridsize)`` without oversampling.
+        Returns ``(nn_indices (B, C), coords_offsets (B, 1, 2, 1), coords_relative (B, 1, 2, C))``.
+        """
+        if gridsize is None:
+            gridsize = params.get("gridsize", 1)
+        C = _positive_int(gridsize, "gridsize") ** 2
+        groups = self._generate_groups_efficiently(nsamples=_positive_int(nsamples, "nsamples"), K=K, C=C,
+                                                   seed=seed)
+        offsets, relative = get_relative_coords(_group_coords(self.xcoords, self.ycoords, groups))
+        return groups, offsets, relative
 
     def _generate_groups_efficiently(self, nsamples: int, K: int, C: int, seed: Optional[int] = None,
                                      seed_indices: Optional[np.ndarray] = None) -> np.ndarray:

@@ -32,7 +32,7 @@ from .reassembly import pad_reconstruction, reassemble_patches
 from .scaling import count_photons, intensity_scale, normalize_diffraction, simulation_scale
 from .smoothing import complex_gaussian_filter2d, gaussian_filter2d
 from ._checks import real_float
-from .stitching import reassemble_position, shift_and_sum, stitch_canvas_size
+from .stitching import PositionStitcher, reassemble_position, shift_and_sum, stitch_canvas_size
 from .translation import translate
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -57,6 +57,14 @@ def normalization_factor(diffraction: Any, size: int) -> np.float32:
     if not np.isfinite(total):
         check_finite(d, "diffraction")  # names the NaN / inf values
         raise ValueError("diffraction values are too large: their squares overflow float64; rescale the data")
+    return factor_for_energy(total, n_patterns, size)
+
+
+def factor_for_energy(total: float, n_patterns: int, size: int) -> np.float32:
+    """``f = sqrt((N/2)² / (total / n_patterns))`` from the float64 sum of squared amplitudes of ``n_patterns``.
+
+    The one formula behind :func:`normalization_factor`; a streaming reader sums ``total`` chunk by chunk.
+    """
     energy = total / n_patterns if n_patterns else 0.0
     if not energy > 0:
         raise ValueError("diffraction is zero everywhere; cannot normalise it")

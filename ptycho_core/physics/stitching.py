@@ -80,6 +80,88 @@ def _axis_grid(origin: np.ndarray, shift: np.ndarray, window: int, pad: int):
     return (corner - np.float32(pad)).astype(np.float32), (s - corner).astype(np.float32)
 
 
+class PositionStitcher:
+    """Running stitch of patches arriving in chunks (streaming reconstruction), on a canvas fixed up front.
+
+    All ``n`` positions are given at construction (8 bytes each), which fixes the centre of mass, ``pad`` and
+    the canvas exactly as :func:`reassemble_position` computes them; the patches then arrive in any number of
+    :meth:`add` calls, in position order. The state is the canvas sums, float32 ``(Pc+1, Pc+1, 3)``, and the
+    positions: memory does not grow with the patches added, and :func:`reassemble_position` is one
+    :meth:`add` of all patches.
+
+    Args:
+        global_offsets: ``n`` positions ``[x, y]`` in pixels, any shape holding ``2·n`` values.
+        M: central window kept from each patch, even, ``0 < M <= N``.
+        N: patch size in pixels (``patches`` are ``(k, N, N, 1)``).
+        chunk_size: patches sampled and scatter-added at once inside :meth:`add` (bounds its temporaries).
+    """
+
+    def __init__(self, global_offsets: Any, M: int, N: int, chunk_size: int = 2048) -> None:
+        check_even_positive(M, "M", " (the central window kept from each patch)")
+        if M > N:
+            raise ValueError(f"M must be <= N (the patch size); got M={M} for patches of size {N}")
+        if int(chunk_size) < 1:
+            raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
+        n = int(np.size(ops.convert_to_numpy(global_offsets) if not isinstance(global_offsets, np.ndarray)
+                        else global_offsets) // 2)
+        g = _offsets_xy(global_offsets, n)
+        self.M, self.N, self.n, self.chunk_size = int(M), int(N), n, int(chunk_size)
+        self._adj = (g - center_of_mass(g)).astype(np.float32)
+        self.pad = _even_pad(self._adj)
+        self.canvas = self.M + 2 * self.pad
+        self._side = self.canvas + 1  # a spare row/column for footprints touching the far edge with zero weight
+        self._origin = (self.pad + np.floor(self._adj)).astype(np.int64)  # (n, 2) first canvas column/row
+        self._total = None
+        self.added = 0
+
+    def add(self, patches: Any) -> None:
+        """Add the patches of the next ``k`` positions: ``(k, N, N, 1)`` complex (or real), tensor or NumPy."""
+        shape = check_rank(patches, 4, "patches", "(n, N, N, 1)")
+        k = shape[0]
+        if shape[3] != 1 or k is None or shape[1] != self.N or shape[2] != self.N:
+            raise ValueError(f"patches must have shape (k, {self.N}, {self.N}, 1); got {shape}")
+        if self.added + k > self.n:
+            raise ValueError(f"{self.added + k} patches added for {self.n} positions; each position takes one patch")
+        lo = self.N // 2 - self.M // 2
+        M, steps = self.M, np.arange(self.M + 1)
+        for first in range(0, k, self.chunk_size):
+            last = min(k, first + self.chunk_size)
+            z = ops.convert_to_tensor(patches[first:last])[:, lo : lo + M, lo : lo + M, :]  # window only
+            if "complex" in str(z.dtype):
+                real, imag = ops.real(z), ops.imag(z)
+            else:
+                real = ops.cast(z, "float32")
+                imag = ops.zeros_like(real)
+            rows_of = slice(self.added + first, self.added + last)
+            origin, adj = self._origin[rows_of], self._adj[rows_of]
+            x0, wx = _axis_grid(origin[:, 0], adj[:, 0], M, self.pad)
+            y0, wy = _axis_grid(origin[:, 1], adj[:, 1], M, self.pad)
+            rows = origin[:, 1, None] + steps[None, :]
+            cols = origin[:, 0, None] + steps[None, :]
+            index = (rows[:, :, None] * self._side + cols[:, None, :]).astype(np.int32)  # (k, M+1, M+1)
+            summed = _footprint_sums(real, imag, x0[:, None, :], wx[:, None, :], y0[:, :, None], wy[:, :, None],
+                                     index.reshape(-1), num_segments=self._side * self._side)
+            self._total = summed if self._total is None else self._total + summed
+        self.added += k
+
+    def sums(self) -> np.ndarray:
+        """float32 ``(Pc, Pc, 3)``: sums of the shifted windows' real part, imaginary part, and of ones."""
+        if self.added != self.n:
+            raise ValueError(f"only {self.added} of {self.n} patches were added; add the rest before reading")
+        if self._total is None:
+            return np.zeros((self.canvas, self.canvas, 3), np.float32)
+        return ops.convert_to_numpy(self._total).reshape(self._side, self._side, 3)[: self.canvas, : self.canvas]
+
+    def image(self) -> np.ndarray:
+        """The stitched image, complex64 ``(Pc, Pc, 1)``: numerator / (overlap count + 1e-9)."""
+        return _average(self.sums())
+
+
+def _average(sums: np.ndarray) -> np.ndarray:
+    denominator = sums[..., 2:3] + np.float32(STITCH_EPSILON)
+    return (sums[..., 0:1] / denominator + 1j * (sums[..., 1:2] / denominator)).astype(np.complex64)
+
+
 def _stitched_sums(patches: Any, global_offsets: Any, M: int, chunk_size: int) -> np.ndarray:
     """Sums of shifted windows: float32 ``(Pc, Pc, 3)`` holding real part, imaginary part, overlap count."""
     shape = check_rank(patches, 4, "patches", "(n, N, N, 1)")
@@ -91,40 +173,10 @@ def _stitched_sums(patches: Any, global_offsets: Any, M: int, chunk_size: int) -
     check_even_positive(M, "M", " (the central window kept from each patch)")
     if M > size or M > shape[2]:
         raise ValueError(f"M must be <= N (the patch size); got M={M} for patches of size {shape[1:3]}")
-    if int(chunk_size) < 1:
-        raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
-    g = _offsets_xy(global_offsets, n)
-    adj = (g - center_of_mass(g)).astype(np.float32)
-    pad = _even_pad(adj)
-    canvas = M + 2 * pad
-    side = canvas + 1  # one spare row/column for footprints that touch the far edge with zero weight
-
-    lo = size // 2 - M // 2
-    z = ops.convert_to_tensor(patches)[:, lo : lo + M, lo : lo + M, :]  # window first: no full-size copies
-    if "complex" in str(z.dtype):
-        real, imag = ops.real(z), ops.imag(z)
-    else:
-        real = ops.cast(z, "float32")
-        imag = ops.zeros_like(real)
-
-    origin = (pad + np.floor(adj)).astype(np.int64)  # (n, 2) first canvas column/row of each footprint
-    x0, wx = _axis_grid(origin[:, 0], adj[:, 0], M, pad)
-    y0, wy = _axis_grid(origin[:, 1], adj[:, 1], M, pad)
-    steps = np.arange(M + 1)
-    rows = origin[:, 1, None] + steps[None, :]
-    cols = origin[:, 0, None] + steps[None, :]
-    index = (rows[:, :, None] * side + cols[:, None, :]).astype(np.int32)  # (n, M+1, M+1)
-
-    total = None
-    for start in range(0, n, int(chunk_size)):
-        stop = min(n, start + int(chunk_size))
-        summed = _footprint_sums(
-            real[start:stop], imag[start:stop],
-            x0[start:stop, None, :], wx[start:stop, None, :], y0[start:stop, :, None], wy[start:stop, :, None],
-            index[start:stop].reshape(-1), num_segments=side * side,
-        )
-        total = summed if total is None else total + summed
-    return ops.convert_to_numpy(total).reshape(side, side, 3)[:canvas, :canvas]
+    _offsets_xy(global_offsets, n)  # names a count mismatch before anything is computed
+    stitcher = PositionStitcher(global_offsets, M, size, chunk_size)
+    stitcher.add(patches)
+    return stitcher.sums()
 
 
 @compiled(static_argnames=("num_segments",))
@@ -151,9 +203,7 @@ def reassemble_position(patches: Any, global_offsets: Any, M: int = 10, chunk_si
     Raises:
         ValueError: wrong shapes, odd or too large ``M``, offsets that do not match the patches, NaN/inf.
     """
-    sums = _stitched_sums(patches, global_offsets, M, chunk_size)
-    denominator = sums[..., 2:3] + np.float32(STITCH_EPSILON)
-    return (sums[..., 0:1] / denominator + 1j * (sums[..., 1:2] / denominator)).astype(np.complex64)
+    return _average(_stitched_sums(patches, global_offsets, M, chunk_size))
 
 
 def shift_and_sum(patches: Any, global_offsets: Any, M: int = 10, chunk_size: int = 2048) -> np.ndarray:

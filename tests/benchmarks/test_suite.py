@@ -33,7 +33,7 @@ def test_quick_suite_runs_on_every_backend(tmp_path):
     print(proc.stdout[-6000:])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     suite = json.loads((tmp_path / "suite.json").read_text())
-    assert [p["part"] for p in suite["parts"]] == ["physics", "model", "grouping"]
+    assert [p["part"] for p in suite["parts"]] == ["physics", "model", "grouping", "streaming"]
     for part in ("physics", "model"):
         results = json.loads((tmp_path / f"{part}.json").read_text())["results"]
         assert sorted(r["backend"] for r in results) == ["jax", "tensorflow", "torch"], part
@@ -42,3 +42,7 @@ def test_quick_suite_runs_on_every_backend(tmp_path):
     grouping = json.loads((tmp_path / "grouping.json").read_text())["results"]
     measured = {r["measurement"] for p in grouping for r in p["records"]}
     assert measured == {"groups", "grouped data"}
+    streaming = json.loads((tmp_path / "streaming.json").read_text())["results"]
+    assert sorted({r["backend"] for r in streaming}) == ["jax", "tensorflow", "torch"]
+    for r in streaming:
+        assert r["finite"] and r["patterns_per_s"] > 0 and r["rise_mib"] > 0, r

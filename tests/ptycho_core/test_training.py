@@ -51,3 +51,45 @@ def test_bad_training_input_is_named(data):
     bad[0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN or inf"):
         train(model, bad, data["positions"], epochs=1, verbose=0)
+
+
+def _logged_transfers(steps: int):
+    """``(arrays per batch, {kind: count})`` of the transfers JAX logs while fitting one epoch of ``steps``."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    # TF_CPP_MIN_LOG_LEVEL=0: the guard logs at warning level, which the CI's level 2 would hide
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="0", PYTHONPATH=os.pathsep.join(
+        [str(repo), str(repo / "compat"), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("transfer_worker.py")), str(steps)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0 and "DONE" in proc.stdout, proc.stderr[-3000:]
+    arrays = int(next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("ARRAYS")))
+    guarded = proc.stderr.split("GUARD-START", 1)[1]
+    kinds = ("host-to-device", "device-to-host", "device-to-device")
+    return arrays, {kind: guarded.count(f"{kind} transfer") for kind in kinds}
+
+
+#: Host-to-device transfers JAX logs per training step: the batch (Keras puts the inputs and targets on the
+#: device as 4 buffers for the 5 arrays x·s, positions, real-space target, x·s, (x·s)²). Anything the step
+#: itself moved (a constant, a variable written from Python, a host callback) would add to it: a callback that
+#: assigns the learning rate every batch gives 5.
+BATCH_TRANSFERS_PER_STEP = 4
+
+
+@pytest.mark.once
+def test_a_training_step_moves_only_its_batch_to_the_device():
+    """JAX's transfer guard logs every host-to-device transfer during ``train``; per extra step only the batch
+    goes to the device. (On CPU, JAX's guard does not see device-to-host reads, which are zero-copy there, and
+    there is only one device: those two are checked here only in that none is logged.)"""
+    arrays, two = _logged_transfers(2)
+    _, six = _logged_transfers(6)
+    per_step = (six["host-to-device"] - two["host-to-device"]) / 4
+    print(f"\ntransfers in one epoch: 2 steps {two}, 6 steps {six}; per step {per_step:g} host-to-device "
+          f"(batch of {arrays} arrays: inputs and targets)")
+    assert 1 <= per_step <= BATCH_TRANSFERS_PER_STEP
+    assert two["device-to-host"] == six["device-to-host"] == 0
+    assert two["device-to-device"] == six["device-to-device"] == 0

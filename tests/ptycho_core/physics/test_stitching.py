@@ -88,3 +88,24 @@ def test_accepts_n_by_2_offsets_and_real_patches():
 def test_bad_input_is_named(patches, offsets, m, message):
     with pytest.raises(ValueError, match=message):
         reassemble_position(patches, offsets, M=m)
+
+
+def test_streamed_chunks_give_the_one_shot_result_and_errors_are_named():
+    from ptycho_core.physics import PositionStitcher
+
+    rng = np.random.default_rng(5)
+    goff = _scan(7, 2.5, 0.45, 5)
+    z = (rng.standard_normal((49, 20, 20, 1)) + 1j * rng.standard_normal((49, 20, 20, 1))).astype(np.complex64)
+    expected = ref.reassemble_position(z, goff, M=8)
+    stitcher = PositionStitcher(goff, M=8, N=20, chunk_size=6)
+    with pytest.raises(ValueError, match="only 0 of 49 patches"):
+        stitcher.sums()
+    for lo, hi in ((0, 1), (1, 17), (17, 30), (30, 49)):  # uneven chunks, none a multiple of chunk_size
+        stitcher.add(z[lo:hi])
+    out = stitcher.image()
+    assert out.shape == expected.shape == (stitcher.canvas, stitcher.canvas, 1) and out.dtype == np.complex64
+    assert np.max(np.abs(out - expected)) <= 1e-6 * np.max(np.abs(expected))
+    with pytest.raises(ValueError, match="50 patches added for 49 positions"):
+        stitcher.add(z[:1])
+    with pytest.raises(ValueError, match=r"patches must have shape \(k, 20, 20, 1\)"):
+        PositionStitcher(goff, M=8, N=20).add(z[:3, :16, :16])

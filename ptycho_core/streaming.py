@@ -1,0 +1,163 @@
+"""Streaming reconstruction: diffraction read, predicted and stitched a chunk of groups at a time.
+
+Memory is a fixed working set (one chunk of patterns and its predicted patches, the model, the stitching
+canvas) plus 8 bytes per scan position and ``4·C`` bytes per group of indices; it does not grow with the number
+of diffraction patterns, which are never all in memory. The result equals the in-memory path (normalise all
+grouped patterns, predict, :func:`~ptycho_core.physics.reassemble_position`) up to float32 summation order:
+
+1. a first pass over the patterns sums the grouped patterns' energy (a pattern in ``k`` groups counts ``k``
+   times, as in the grouped stack) and gives the normalisation factor ``f`` of
+   :func:`~ptycho_core.physics.scaling.normalization_factor`, checking the values on the way;
+2. a second pass reads each chunk of groups, forms the model input ``(f·D)·s`` (``s`` the intensity scale,
+   the same two float32 products as the in-memory path), predicts it a batch at a time and adds each batch's
+   patches to a :class:`~ptycho_core.physics.PositionStitcher` before predicting the next.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .physics.scaling import factor_for_energy
+from .physics.stitching import PositionStitcher
+
+#: Default bytes of float32 model input per chunk of groups.
+DEFAULT_CHUNK_BYTES = 64 << 20
+
+#: ``predict(x, local_offsets)``: ``x`` float32 ``(b, N, N, C)`` model input, ``local_offsets`` float64
+#: ``(b, 1, 2, C)`` → object patches ``(b, N, N, 1)`` (complex, NumPy or tensor); ``b <= batch_size``. For a
+#: Keras model, ``lambda x, offsets: model.predict_on_batch([x, offsets])``.
+Predict = Callable[[np.ndarray, np.ndarray], Any]
+
+
+def _check_groups(groups: Any, n_patterns: int) -> np.ndarray:
+    g = np.asarray(groups)
+    if g.ndim != 2 or not np.issubdtype(g.dtype, np.integer) or g.shape[0] < 1 or g.shape[1] < 1:
+        raise ValueError(f"groups must be a non-empty (B, C) integer array of pattern indices; got {g.dtype} "
+                         f"{g.shape}")
+    if g.min() < 0 or g.max() >= n_patterns:
+        raise ValueError(f"groups index patterns {g.min()}..{g.max()} but there are {n_patterns} patterns")
+    return g
+
+
+def _check_rows(rows: np.ndarray, patterns: np.ndarray) -> None:
+    """Refuse complex, non-finite or negative amplitudes; ``patterns[i]`` is the index of row ``i``."""
+    if np.iscomplexobj(rows):
+        raise ValueError(f"diffraction must be real amplitudes; got {rows.dtype} (pass np.abs of the complex "
+                         "field, or the square root of measured counts)")
+    bad = ~np.isfinite(rows)
+    if bad.any():
+        pattern = int(patterns[np.flatnonzero(bad.reshape(len(rows), -1).any(axis=1))[0]])
+        raise ValueError(f"diffraction pattern {pattern} contains NaN or inf; repair it (e.g. inpaint bad pixels "
+                         "or set them to 0) or drop that scan point")
+    if rows.min(initial=0) < 0:
+        pattern = int(patterns[np.flatnonzero((rows < 0).reshape(len(rows), -1).any(axis=1))[0]])
+        raise ValueError(f"diffraction pattern {pattern} has negative values; diffraction must be amplitudes "
+                         "(square roots of non-negative counts)")
+
+
+def rows_per_chunk(pattern_shape: tuple, channels: int = 1, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
+    """How many groups of ``channels`` float32 patterns of ``pattern_shape`` fit in ``chunk_bytes``."""
+    per_group = int(np.prod(pattern_shape, dtype=np.int64)) * 4 * int(channels)
+    return max(1, int(chunk_bytes) // max(1, per_group))
+
+
+def grouped_normalization_factor(reader: Any, groups: Any, size: int,
+                                 chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> np.float32:
+    """Normalisation factor of the grouped patterns, read from ``reader`` in chunks.
+
+    Args:
+        reader: rows of diffraction amplitudes ``(n, N, N)`` (:mod:`ptycho_core.array_rows`).
+        groups: ``(B, C)`` pattern indices; pattern ``i`` counts as often as it appears.
+        size: ``N``.
+    Returns:
+        float32 ``f`` with mean grouped-pattern energy ``Σ (f·D)² = (N/2)²``.
+    Raises:
+        ValueError: complex, NaN/inf or negative values (naming the first bad pattern), all-zero data.
+    """
+    n = int(reader.shape[0])
+    g = _check_groups(groups, n)
+    counts = np.bincount(g.reshape(-1), minlength=n).astype(np.float64)
+    step = rows_per_chunk(reader.shape[1:], 1, chunk_bytes)
+    total = 0.0
+    for first in range(0, n, step):
+        last = min(n, first + step)
+        if not counts[first:last].any():
+            continue
+        indices = np.arange(first, last)
+        rows = reader.read(indices)
+        _check_rows(rows, indices)
+        energy = np.sum(np.square(rows, dtype=np.float64).reshape(len(rows), -1), axis=1)
+        total += float(energy @ counts[first:last])
+    if not np.isfinite(total):
+        raise ValueError("diffraction values are too large: their squares overflow float64; rescale the data")
+    return factor_for_energy(total, g.size, size)
+
+
+def reconstruct_streaming(predict: Predict, reader: Any, groups: Any, global_offsets: Any, local_offsets: Any, *,
+                          intensity_scale: float, M: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                          batch_size: int = 64, factor: Optional[float] = None,
+                          progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+    """Predict and stitch the object of a scan whose patterns are read from ``reader`` a chunk at a time.
+
+    Args:
+        predict: the inference model as a function (see :data:`Predict`).
+        reader: rows of diffraction amplitudes ``(n, N, N)``, any real dtype (:mod:`ptycho_core.array_rows`).
+        groups: ``(B, C)`` pattern indices of each group (``C = gridsize²``; ``(n, 1)`` for gridsize 1).
+        global_offsets: ``(B, 1, 2, 1)`` group centres ``[x, y]`` in pixels (where patches are stitched).
+        local_offsets: ``(B, 1, 2, C)`` positions relative to the group centre (the model's second input).
+        intensity_scale: the model's ``s`` (``params['intensity_scale']``).
+        M: central window of each patch kept when stitching (even).
+        chunk_bytes: float32 model input read per chunk; sets the working set, not the result.
+        batch_size: groups per ``predict`` call; each batch's patches are stitched before the next is
+            predicted, so the patches of a chunk never exist all at once.
+        factor: the normalisation factor if known; otherwise a first pass computes it.
+        progress: called as ``progress(groups_done, groups_total)`` after each chunk.
+    Returns:
+        complex64 ``(Pc, Pc, 1)``, as :func:`~ptycho_core.physics.reassemble_position` of all patches.
+    Raises:
+        ValueError: inconsistent shapes, bad values (see :func:`grouped_normalization_factor`).
+    """
+    n, size = int(reader.shape[0]), int(reader.shape[-1])
+    if len(reader.shape) != 3 or reader.shape[1] != reader.shape[2]:
+        raise ValueError(f"diffraction must be square patterns (n, N, N); got shape {tuple(reader.shape)} "
+                         "(crop or pad them to N x N)")
+    g = _check_groups(groups, n)
+    B, C = g.shape
+    local = np.asarray(local_offsets)
+    if local.shape != (B, 1, 2, C):
+        raise ValueError(f"local_offsets must have shape ({B}, 1, 2, {C}) for {B} groups of {C}; got {local.shape}")
+    checked = factor is None  # the first pass checks every pattern's values
+    if factor is None:
+        factor = grouped_normalization_factor(reader, g, size, chunk_bytes)
+    factor, scale = np.float32(factor), np.float32(intensity_scale)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    batch = int(batch_size)
+    step = rows_per_chunk((size, size), C, chunk_bytes)
+    stitcher: Optional[PositionStitcher] = None
+    for first in range(0, B, step):
+        last = min(B, first + step)
+        indices = g[first:last].reshape(-1)
+        rows = reader.read(indices)
+        if not checked:
+            _check_rows(rows, indices)
+        rows = rows.reshape(last - first, C, size, size)
+        x = np.transpose(rows, (0, 2, 3, 1)).astype(np.float32) * factor
+        x *= scale
+        del rows
+        for start in range(first, last, batch):
+            stop = min(last, start + batch)
+            patches = predict(x[start - first : stop - first], local[start:stop])
+            if stitcher is None:
+                stitcher = PositionStitcher(global_offsets, M, int(np.shape(patches)[1]))
+                if stitcher.n != B:
+                    raise ValueError(f"global_offsets hold {stitcher.n} positions for {B} groups")
+            stitcher.add(patches)
+            del patches
+        del x
+        if progress is not None:
+            progress(last, B)
+    assert stitcher is not None
+    return stitcher.image()
