@@ -557,3 +557,28 @@ def test_from_simulation_gridsize1():
     params.cfg["gridsize"] = 2
     with pytest.raises(NotImplementedError, match="gridsize=1"):
         RawData.from_simulation(np.array([15.0]), np.array([18.0]), probe, obj)
+
+
+# ----------------------------------------------------------------------- this project's additions for streaming
+@pytest.mark.parametrize("gridsize, nsamples", [(1, 100), (2, 100), (2, 30)])
+def test_group_positions_are_the_groups_of_generate_grouped_data(gridsize, nsamples):
+    x, y = grid(10)
+    raw = make_raw(x, y, N=8)
+    groups, offsets, relative = raw.group_positions(nsamples=nsamples, K=7, seed=4, gridsize=gridsize)
+    d = raw.generate_grouped_data(8, K=7, nsamples=nsamples, seed=4, gridsize=gridsize)
+    np.testing.assert_array_equal(groups, d["nn_indices"])
+    np.testing.assert_array_equal(offsets, d["coords_offsets"])
+    np.testing.assert_array_equal(relative, d["coords_relative"])
+
+
+def test_from_file_without_diffraction_reads_the_rest(tmp_path):
+    x, y = grid(3)
+    raw = make_raw(x, y, objectGuess=np.ones((16, 16), np.complex64))
+    raw.to_file(tmp_path / "scan.npz")
+    light = RawData.from_file(tmp_path / "scan.npz", load_diffraction=False)
+    assert light.diff3d is None
+    np.testing.assert_array_equal(light.xcoords, raw.xcoords)
+    np.testing.assert_array_equal(light.objectGuess, raw.objectGuess)
+    np.savez(tmp_path / "nodiff.npz", xcoords=x, ycoords=y, probeGuess=raw.probeGuess)
+    with pytest.raises(ValueError, match=r"missing required key\(s\) \['diff3d'\]"):
+        RawData.from_file(tmp_path / "nodiff.npz", load_diffraction=False)
