@@ -52,16 +52,19 @@ class Record:
 
 
 def rss_mib(kind: str) -> float:
-    """``'peak'`` (``ru_maxrss``) or ``'now'`` (``/proc/self/statm``) resident set of this process in MiB (Linux).
+    """``'peak'`` (``VmHWM``) or ``'now'`` (``VmRSS``) resident set of this process in MiB, from
+    ``/proc/self/status`` (Linux).
 
-    Writing ``5`` to ``/proc/self/clear_refs`` resets the peak to the current value.
+    Writing ``5`` to ``/proc/self/clear_refs`` resets the peak to the current value. ``getrusage``'s
+    ``ru_maxrss`` is not used: a subprocess inherits its parent's peak through fork and exec, so a worker
+    started by a parent that had just written a 1.6 GB file reported that as its own peak.
     """
-    import resource
-
-    if kind == "peak":
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    field = {"peak": "VmHWM:", "now": "VmRSS:"}[kind]
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
 # --------------------------------------------------------------------------------------- backend adapters

@@ -21,7 +21,7 @@ no ``objectGuess`` (PINN training needs none; Ptychodus sends none). Two measure
   ``--max-data-points`` (default 10,000).
 
 Memory: the worker's peak resident set size during the call minus its resident set just before it (the scan
-data already loaded), via ``/proc/self/clear_refs`` and ``ru_maxrss`` on Linux. The outputs themselves are part
+data already loaded), via ``/proc/self/clear_refs`` and ``VmHWM`` on Linux. The outputs themselves are part
 of it: at 10,000 points the gathered diffraction and ``X_full`` are 655 MB each. Reference: the original
 PtychoPINN's ``generate_grouped_data`` takes 5.6 s and peaks at 5.5 GB for 10,000 points (gridsize 2, K 7) on
 the issue's machine kind; the target is ≥5× faster and ≤1.5 GB.

@@ -15,7 +15,7 @@ file holds random float32 amplitudes (``n × 16 KiB``: 1.6 GB at 100,000), writt
 
 Each (backend, count) runs in its own worker subprocess. Memory: the worker's resident set just before the
 reconstruction (model built, one chunk predicted once to warm it up) and its peak during the reconstruction
-(``/proc/self/clear_refs`` then ``ru_maxrss``, Linux); the *rise* is the difference. Target (issue 8): 100,000
+(``/proc/self/clear_refs`` then ``VmHWM``, Linux); the *rise* is the difference. Target (issue 8): 100,000
 patterns of N=64 reconstruct with a peak that does not depend on the count beyond a fixed working set, i.e. the
 rise at the largest count is within 10% (plus two chunks of allocator slack) of the rise at the smallest.
 """

@@ -39,9 +39,13 @@ class ArrayRows:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def read(self, indices: Any) -> np.ndarray:
-        """Rows ``array[indices]`` (a copy), shape ``(len(indices),) + shape[1:]``."""
-        return np.array(self._array[_check_indices(indices, self.shape[0])])
+    def read(self, indices: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Rows ``array[indices]`` (a copy, or written into ``out``), shape ``(len(indices),) + shape[1:]``."""
+        idx = _check_indices(indices, self.shape[0])
+        if out is None:
+            return np.array(self._array[idx])
+        np.take(self._array, idx, axis=0, out=_check_out(out, len(idx), self.shape, self.dtype))
+        return out
 
     def close(self) -> None:
         pass
@@ -62,17 +66,35 @@ class RowReader(ArrayRows):
         self.shape, self.dtype, self.source = tuple(shape), np.dtype(dtype), source
         self._row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
 
-    def read(self, indices: Any) -> np.ndarray:
+    def read(self, indices: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
         """The rows at ``indices`` (1-D integers, any order, repeats allowed), ``(k,) + shape[1:]``.
 
-        Consecutive indices are read with one file read each run; memory is the result (plus, for unsorted or
-        repeated indices, one copy of it).
+        Consecutive indices are read with one file read each run. With ``out`` (C-contiguous, of the stored dtype)
+        the rows are written there and ``out`` is returned, so a caller reading chunk after chunk reuses one
+        buffer; sorted distinct indices are then read straight into it, others through one temporary copy.
         """
         idx = _check_indices(indices, self.shape[0])
-        unique, inverse = np.unique(idx, return_inverse=True)
-        out = np.empty((len(unique),) + self.shape[1:], self.dtype)
+        if out is not None:
+            _check_out(out, len(idx), self.shape, self.dtype)
+        in_order = bool(np.all(np.diff(idx) > 0)) if len(idx) > 1 else True
+        if in_order:
+            unique, inverse = idx, None
+            target = out if out is not None else np.empty((len(idx),) + self.shape[1:], self.dtype)
+        else:
+            unique, inverse = np.unique(idx, return_inverse=True)
+            target = np.empty((len(unique),) + self.shape[1:], self.dtype)
+        self._read_sorted(unique, target)
+        if inverse is None:
+            return target
+        if out is None:
+            return target[inverse.reshape(-1)]
+        np.take(target, inverse.reshape(-1), axis=0, out=out)
+        return out
+
+    def _read_sorted(self, unique: np.ndarray, out: np.ndarray) -> None:
+        """Read the rows at sorted distinct ``unique`` into ``out`` (one file read per run of consecutive rows)."""
         if not len(unique):
-            return out
+            return
         flat = out.reshape(-1).view(np.uint8).reshape(len(unique), self._row_bytes)
         breaks = np.flatnonzero(np.diff(unique) != 1) + 1
         for run in np.split(np.arange(len(unique)), breaks):
@@ -84,15 +106,19 @@ class RowReader(ArrayRows):
             if got != len(view):
                 raise ValueError(f"{self.source}: file ends early (truncated?); expected {self.shape} "
                                  f"{self.dtype} data")
-        if len(unique) == len(idx) and np.array_equal(unique, idx):
-            return out
-        return out[inverse.reshape(-1)]
 
     def close(self) -> None:
         self._file.close()
         if self._temporary is not None:
             self._temporary.unlink(missing_ok=True)
             self._temporary = None
+
+
+def _check_out(out: np.ndarray, k: int, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    if out.shape != (k,) + tuple(shape[1:]) or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {dtype} array of shape {(k,) + tuple(shape[1:])}; got "
+                         f"{out.dtype} {out.shape}")
+    return out
 
 
 def _check_indices(indices: Any, n: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 
 import keras
 
-from .layers import ActivationLayer, CenterMaskLayer
+from .layers import ActivationLayer, CenterMaskLayer, SameConv2D
 from .spec import ModelSpec, filter_lists, resolution_scale_factor
 
 BORDER_CHANNELS = 4
@@ -37,7 +37,7 @@ class _Names:
 
 
 def _conv(names: _Names, filters: int, activation: Any = None) -> keras.layers.Conv2D:
-    return keras.layers.Conv2D(filters, (3, 3), padding="same", activation=activation, name=names("conv2d"))
+    return SameConv2D(filters, (3, 3), padding="same", activation=activation, name=names("conv2d"))
 
 
 def _conv_pool(x, filters: int, names: _Names):

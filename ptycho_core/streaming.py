@@ -80,15 +80,17 @@ def grouped_normalization_factor(reader: Any, groups: Any, size: int,
     g = _check_groups(groups, n)
     counts = np.bincount(g.reshape(-1), minlength=n).astype(np.float64)
     step = rows_per_chunk(reader.shape[1:], 1, chunk_bytes)
+    buffer = np.empty((min(step, n),) + tuple(reader.shape[1:]), reader.dtype)  # reused by every chunk
     total = 0.0
     for first in range(0, n, step):
         last = min(n, first + step)
         if not counts[first:last].any():
             continue
         indices = np.arange(first, last)
-        rows = reader.read(indices)
+        rows = reader.read(indices, out=buffer[: last - first])
         _check_rows(rows, indices)
-        energy = np.sum(np.square(rows, dtype=np.float64).reshape(len(rows), -1), axis=1)
+        flat = rows.reshape(len(rows), -1)
+        energy = np.einsum("ij,ij->i", flat, flat, dtype=np.float64)  # float64 sums without a float64 copy
         total += float(energy @ counts[first:last])
     if not np.isfinite(total):
         raise ValueError("diffraction values are too large: their squares overflow float64; rescale the data")
@@ -135,18 +137,20 @@ def reconstruct_streaming(predict: Predict, reader: Any, groups: Any, global_off
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     batch = int(batch_size)
-    step = rows_per_chunk((size, size), C, chunk_bytes)
+    step = min(B, rows_per_chunk((size, size), C, chunk_bytes))
+    rows_buffer = np.empty((step * C, size, size), reader.dtype)  # the working set: two buffers, reused
+    x_buffer = np.empty((step, size, size, C), np.float32)
     stitcher: Optional[PositionStitcher] = None
     for first in range(0, B, step):
         last = min(B, first + step)
         indices = g[first:last].reshape(-1)
-        rows = reader.read(indices)
+        rows = reader.read(indices, out=rows_buffer[: len(indices)])
         if not checked:
             _check_rows(rows, indices)
-        rows = rows.reshape(last - first, C, size, size)
-        x = np.transpose(rows, (0, 2, 3, 1)).astype(np.float32) * factor
+        x = x_buffer[: last - first]
+        np.copyto(x, np.transpose(rows.reshape(last - first, C, size, size), (0, 2, 3, 1)), casting="unsafe")
+        x *= factor  # float32(D)·f, then ·s: the in-memory path's two float32 products
         x *= scale
-        del rows
         for start in range(first, last, batch):
             stop = min(last, start + batch)
             patches = predict(x[start - first : stop - first], local[start:stop])
@@ -156,7 +160,6 @@ def reconstruct_streaming(predict: Predict, reader: Any, groups: Any, global_off
                     raise ValueError(f"global_offsets hold {stitcher.n} positions for {B} groups")
             stitcher.add(patches)
             del patches
-        del x
         if progress is not None:
             progress(last, B)
     assert stitcher is not None

@@ -42,3 +42,25 @@ def compiled(fn: Callable = None, *, static_argnames: Sequence[str] = ()) -> Cal
         return impl(*args, **kwargs)
 
     return wrapper
+
+
+def conv2d_same_nhwc(inputs, kernel, bias):
+    """torch only: 'same', stride-1 convolution of NHWC ``inputs`` by an HWIO ``kernel``, NHWC out; else None.
+
+    ``inputs (B, H, W, Cin)``, ``kernel (kh, kw, Cin, Cout)`` (odd sizes), ``bias (Cout,)`` or None. The NHWC tensor
+    is passed to ``torch.nn.functional.conv2d`` as an NCHW view (channels-last memory) and the result viewed back,
+    so no layout copies are made; the padding is symmetric, ``k // 2``, as Keras's 'same' for odd kernels.
+    Returns None on other backends, or for even kernel sizes, so the caller falls back to Keras.
+    """
+    if keras.backend.backend() != "torch":
+        return None
+    import torch.nn.functional as F
+
+    weight = kernel.value if hasattr(kernel, "value") else kernel
+    kh, kw = int(weight.shape[0]), int(weight.shape[1])
+    if kh % 2 == 0 or kw % 2 == 0:
+        return None
+    b = None if bias is None else (bias.value if hasattr(bias, "value") else bias)
+    x = keras.ops.convert_to_tensor(inputs)
+    out = F.conv2d(x.permute(0, 3, 1, 2), weight.permute(3, 2, 0, 1), b, padding=(kh // 2, kw // 2))
+    return out.permute(0, 2, 3, 1)

@@ -1,6 +1,7 @@
 """Keras layers wrapping the physics, serialisable and registered as ``ptycho>ClassName`` (the original names)."""
 
 from .activation import ActivationLayer, CombineComplexLayer, SquareLayer
+from .convolution import SameConv2D
 from .diffraction import PadAndDiffractLayer
 from .geometry import (
     CenterMaskLayer,

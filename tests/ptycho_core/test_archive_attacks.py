@@ -261,7 +261,7 @@ def _zip_bytes(members: Mapping[str, bytes], compression: int = zipfile.ZIP_STOR
 
 
 def _conv_layer(config: dict) -> dict:
-    return next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Conv2D")
+    return next(layer for layer in config["config"]["layers"] if layer["class_name"] in ("Conv2D", "SameConv2D"))
 
 
 def _lambda_model_keras(marker: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:

@@ -75,3 +75,19 @@ def test_bad_files_are_named(tmp_path, stack):
     assert paths  # both readable files were made
     with zipfile.ZipFile(tmp_path / "stored.npz") as archive:
         assert archive.getinfo("diff3d.npy").compress_type == zipfile.ZIP_STORED
+
+
+@pytest.mark.parametrize("which", [0, 2], ids=["npy", "npz-compressed"])
+def test_rows_read_into_a_reused_buffer(tmp_path, stack, which):
+    path, key = _files(tmp_path, stack)[which]
+    buffer = np.empty((4, 6, 6), np.float32)
+    with open_rows(path, key) as rows:
+        for idx in (np.array([3, 4, 5, 6]), np.array([9, 2, 2, 20])):  # in order (read in place), and not
+            got = rows.read(idx, out=buffer)
+            assert got is buffer
+            np.testing.assert_array_equal(buffer, stack[idx])
+        with pytest.raises(ValueError, match=r"out must be a C-contiguous float32 array of shape \(3, 6, 6\)"):
+            rows.read(np.arange(3), out=buffer)
+    memory = ArrayRows(stack)
+    assert memory.read(np.array([7, 1, 0, 7]), out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, stack[[7, 1, 0, 7]])
