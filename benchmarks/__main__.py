@@ -39,8 +39,11 @@ def installed_backends() -> List[str]:
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
-    parser.add_argument("--backends", default=None,
-                        help="comma-separated backends (default: every installed one of torch, tensorflow, jax)")
+    parser.add_argument(
+        "--backends",
+        default=None,
+        help="comma-separated backends (default: every installed one of torch, tensorflow, jax)",
+    )
     parser.add_argument("--parts", default=",".join(PARTS), help="which parts to run (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat (CI smoke run)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per figure (median reported)")
@@ -71,10 +74,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         start = time.perf_counter()
         code = module.main(part_argv)
         summary.append({"part": part, "exit_code": code, "wall_s": time.perf_counter() - start})
-    print("\n=== suite: " + ", ".join(f"{s['part']} {'ok' if s['exit_code'] == 0 else 'FAILED'} "
-                                      f"({s['wall_s']:.0f} s)" for s in summary))
-    write_json(out_dir / "suite.json", {"quick": bool(args.quick), "backends": backends.split(","),
-                                        "machine": machine_info(), "parts": summary})
+    print(
+        "\n=== suite: "
+        + ", ".join(f"{s['part']} {'ok' if s['exit_code'] == 0 else 'FAILED'} ({s['wall_s']:.0f} s)" for s in summary)
+    )
+    write_json(
+        out_dir / "suite.json",
+        {"quick": bool(args.quick), "backends": backends.split(","), "machine": machine_info(), "parts": summary},
+    )
     return 0 if all(s["exit_code"] == 0 for s in summary) else 1
 
 

@@ -257,8 +257,9 @@ def make_engine(backend: str, torch_threads: Optional[int] = None) -> Engine:
 # ------------------------------------------------------------------------------------------------ timing
 
 
-def time_throughput(step: Callable[..., Any], args: Sequence[Any], engine: Engine, repeats: int,
-                    repeat_s: float) -> Tuple[List[float], int, float]:
+def time_throughput(
+    step: Callable[..., Any], args: Sequence[Any], engine: Engine, repeats: int, repeat_s: float
+) -> Tuple[List[float], int, float]:
     """Seconds per call of ``step(*args)``: one warm-up call, then ``repeats`` timed runs of ``iters`` calls.
 
     ``iters`` is chosen so that one repeat lasts about ``repeat_s`` seconds. Returns
@@ -282,13 +283,32 @@ def time_throughput(step: Callable[..., Any], args: Sequence[Any], engine: Engin
     return samples, iters, first
 
 
-def throughput_record(engine: Engine, measurement: str, mode: str, size: str, batch: int,
-                      step: Callable[..., Any], args: Sequence[Any], repeats: int, repeat_s: float) -> Record:
+def throughput_record(
+    engine: Engine,
+    measurement: str,
+    mode: str,
+    size: str,
+    batch: int,
+    step: Callable[..., Any],
+    args: Sequence[Any],
+    repeats: int,
+    repeat_s: float,
+) -> Record:
     """Time ``step`` and express it as patterns/s (``batch`` patterns per call; median over repeats)."""
     samples, iters, first = time_throughput(step, args, engine, repeats, repeat_s)
     rates = [batch / s for s in samples]
-    return Record(engine.name, measurement, mode, size, statistics.median(rates), "patterns/s", rates, iters,
-                  first, {"ms_per_call": 1e3 * statistics.median(samples)})
+    return Record(
+        engine.name,
+        measurement,
+        mode,
+        size,
+        statistics.median(rates),
+        "patterns/s",
+        rates,
+        iters,
+        first,
+        {"ms_per_call": 1e3 * statistics.median(samples)},
+    )
 
 
 # ----------------------------------------------------------------------------------------- worker process
@@ -322,8 +342,7 @@ def spawn_worker(module: str, backend: str, worker_args: Sequence[str]) -> Dict[
         cmd = [sys.executable, "-m", module, "--worker", backend, "--out", str(out), *worker_args]
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
         start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         elapsed = time.perf_counter() - start
         if proc.returncode != 0 or not out.exists():
             return {"backend": backend, "error": f"worker exited with {proc.returncode}", "log": proc.stdout}
@@ -357,8 +376,15 @@ def record_cells(r: Dict[str, Any]) -> Tuple[str, ...]:
     """Standard cells of one record: backend, measurement, size, median, min..max, iters, 1st call."""
     unit = r["unit"]
     spread = f"{format_value(min(r['samples']), unit)}..{format_value(max(r['samples']), unit)}"
-    return (r["backend"], r["measurement"], r["size"], format_value(r["value"], unit),
-            spread.replace(f" {unit}..", ".."), str(r["iters"]), f"{r['first_call_s']:.2f} s")
+    return (
+        r["backend"],
+        r["measurement"],
+        r["size"],
+        format_value(r["value"], unit),
+        spread.replace(f" {unit}..", ".."),
+        str(r["iters"]),
+        f"{r['first_call_s']:.2f} s",
+    )
 
 
 RECORD_HEADER: Tuple[str, ...] = ("backend", "measurement", "size", "median", "min..max", "iters", "1st call")
@@ -368,7 +394,7 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-aligned columns separated by two spaces, a dashed rule under the header, trailing blanks stripped."""
     rows = [tuple(header)] + [tuple(row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -395,8 +421,10 @@ def print_backend_lines(results: Sequence[Dict[str, Any]]) -> None:
     """One line per backend that ran: version, device, Keras version, worker wall time."""
     for payload in results:
         if "error" not in payload:
-            print(f"  {payload['backend']:<10} {payload['backend_version']:<12} device: {payload['device']}  "
-                  f"(keras {payload['keras_version']}, worker {payload['worker_wall_s']:.0f} s)")
+            print(
+                f"  {payload['backend']:<10} {payload['backend_version']:<12} device: {payload['device']}  "
+                f"(keras {payload['keras_version']}, worker {payload['worker_wall_s']:.0f} s)"
+            )
 
 
 def report_failures(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -421,15 +449,24 @@ def write_json(path: str | Path, payload: Dict[str, Any]) -> Path:
 
 def add_common_arguments(parser: argparse.ArgumentParser, default_json: Path) -> None:
     """``--backends --quick --repeats --json --torch-threads`` and the hidden ``--worker --out``."""
-    parser.add_argument("--backends", default=",".join(BACKENDS),
-                        help="comma-separated backends to run (default: %(default)s)")
+    parser.add_argument(
+        "--backends", default=",".join(BACKENDS), help="comma-separated backends to run (default: %(default)s)"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes and 1 repeat (CI smoke run)")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed repeats per figure, the median is reported (default 3, 1 with --quick)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed repeats per figure, the median is reported (default 3, 1 with --quick)",
+    )
     parser.add_argument("--json", default=str(default_json), help="where to write all figures (default: %(default)s)")
-    parser.add_argument("--torch-threads", type=int, default=None,
-                        help="torch intra-op threads (default: torch's choice). On a shared machine 1 avoids "
-                             "OpenMP oversubscription, which can slow torch several-fold")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's choice). On a shared machine 1 avoids "
+        "OpenMP oversubscription, which can slow torch several-fold",
+    )
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
 

@@ -54,8 +54,8 @@ from ._common import (
     record_cells,
     render_table,
     report_failures,
-    rss_mib,
     require_worker_env,
+    rss_mib,
     selected_backends,
     spawn_worker,
     write_json,
@@ -82,8 +82,6 @@ def scan_data(points: int, rng: np.random.Generator):
     x = cols * STEP_PX + rng.uniform(-0.5, 0.5, points) + N
     y = rows * STEP_PX + rng.uniform(-0.5, 0.5, points) + N
     return x, y, rng.random((points, N, N), dtype=np.float32)
-
-
 
 
 def measure(call, repeats: int) -> Dict[str, Any]:
@@ -120,21 +118,29 @@ def run_worker(backend: str, points: int, repeats: int, with_data: bool, out: Pa
         value = statistics.median(m["samples"])
         extra: Dict[str, Any] = {"points": points, "peak_rise_mib": m["peak_rise_mib"]}
         if reference is not None:
-            extra.update(reference_s=reference[0], speedup=reference[0] / value,
-                         reference_peak_mib=reference[1] / 2**20)
+            extra.update(
+                reference_s=reference[0], speedup=reference[0] / value, reference_peak_mib=reference[1] / 2**20
+            )
         records.append(Record(backend, measurement, mode, size, value, "s", m["samples"], 1, m["first"], extra))
 
-    groups = measure(lambda: raw._generate_groups_efficiently(nsamples=points, K=K, C=GRIDSIZE**2, seed=1),
-                     repeats)
+    groups = measure(lambda: raw._generate_groups_efficiently(nsamples=points, K=K, C=GRIDSIZE**2, seed=1), repeats)
     record("groups", "KD-tree query + seeded per-seed draws", groups, None)
     if with_data:
-        data = measure(lambda: raw.generate_grouped_data(N, K=K, nsamples=points, gridsize=GRIDSIZE, seed=1),
-                       repeats)
+        data = measure(lambda: raw.generate_grouped_data(N, K=K, nsamples=points, gridsize=GRIDSIZE, seed=1), repeats)
         record("grouped data", "generate_grouped_data (groups, gathers, X_full)", data, REFERENCE.get(points))
     import keras
 
-    out.write_text(json.dumps({"backend": backend, "backend_version": "-", "keras_version": keras.__version__,
-                               "device": "cpu (NumPy/SciPy)", "records": [asdict(r) for r in records]}))
+    out.write_text(
+        json.dumps(
+            {
+                "backend": backend,
+                "backend_version": "-",
+                "keras_version": keras.__version__,
+                "device": "cpu (NumPy/SciPy)",
+                "records": [asdict(r) for r in records],
+            }
+        )
+    )
 
 
 def format_table(results: Sequence[Dict[str, Any]]) -> str:
@@ -143,10 +149,14 @@ def format_table(results: Sequence[Dict[str, Any]]) -> str:
     for payload in results:
         for r in payload.get("records", []):
             e = r["extra"]
-            rows.append(record_cells(r) + (
-                f"{e['peak_rise_mib']:,.0f} MiB",
-                "-" if "reference_s" not in e else f"{e['reference_s']} s, {e['reference_peak_mib']:,.0f} MiB",
-                "-" if "speedup" not in e else f"{e['speedup']:.1f}x"))
+            rows.append(
+                record_cells(r)
+                + (
+                    f"{e['peak_rise_mib']:,.0f} MiB",
+                    "-" if "reference_s" not in e else f"{e['reference_s']} s, {e['reference_peak_mib']:,.0f} MiB",
+                    "-" if "speedup" not in e else f"{e['speedup']:.1f}x",
+                )
+            )
     return render_table(header, rows)
 
 
@@ -158,10 +168,12 @@ def target_lines(results: Sequence[Dict[str, Any]]) -> List[str]:
             if "speedup" in e:
                 fast = e["speedup"] >= TARGET_SPEEDUP
                 small = e["peak_rise_mib"] * 2**20 <= TARGET_PEAK_BYTES
-                lines.append(f"target grouped data at {e['points']:,} points >= {TARGET_SPEEDUP:.0f}x the original "
-                             f"and <= {TARGET_PEAK_BYTES / 1e9:.1f} GB: {e['speedup']:.1f}x "
-                             f"({'MET' if fast else 'NOT MET'}), {e['peak_rise_mib'] * 2**20 / 1e9:.2f} GB "
-                             f"({'MET' if small else 'NOT MET'})")
+                lines.append(
+                    f"target grouped data at {e['points']:,} points >= {TARGET_SPEEDUP:.0f}x the original "
+                    f"and <= {TARGET_PEAK_BYTES / 1e9:.1f} GB: {e['speedup']:.1f}x "
+                    f"({'MET' if fast else 'NOT MET'}), {e['peak_rise_mib'] * 2**20 / 1e9:.2f} GB "
+                    f"({'MET' if small else 'NOT MET'})"
+                )
     return lines
 
 
@@ -175,27 +187,45 @@ def run_parent(args: argparse.Namespace) -> int:
         worker_args = ["--repeats", str(repeats), "--points", str(n), "--max-data-points", str(args.max_data_points)]
         payload = spawn_worker("benchmarks.bench_grouping", backend, worker_args)
         results.append(payload)
-    print(f"\nGrouping benchmark ({'quick' if args.quick else 'full'}; N={N}, gridsize {GRIDSIZE}, K={K}; "
-          f"median of {repeats}; worker backend {backend}; load average before {load_before}, after "
-          f"{load_average()})")
+    print(
+        f"\nGrouping benchmark ({'quick' if args.quick else 'full'}; N={N}, gridsize {GRIDSIZE}, K={K}; "
+        f"median of {repeats}; worker backend {backend}; load average before {load_before}, after "
+        f"{load_average()})"
+    )
     print(format_table(results))
     for line in target_lines(results):
         print(line)
     failed = report_failures(results)
-    write_json(args.json, {"quick": bool(args.quick), "repeats": repeats, "points": list(points),
-                           "reference": {str(k): {"seconds": v[0], "peak_bytes": v[1]} for k, v in REFERENCE.items()},
-                           "machine": machine_info(), "results": results})
+    write_json(
+        args.json,
+        {
+            "quick": bool(args.quick),
+            "repeats": repeats,
+            "points": list(points),
+            "reference": {str(k): {"seconds": v[0], "peak_bytes": v[1]} for k, v in REFERENCE.items()},
+            "machine": machine_info(),
+            "results": results,
+        },
+    )
     return 1 if failed else 0
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_grouping", description=__doc__.split("\n")[0])
     add_common_arguments(parser, DEFAULT_JSON)
-    parser.add_argument("--points", type=lambda s: tuple(int(v) for v in s.split(",")), default=None,
-                        help="comma-separated scan sizes (default: 10000,100000; --quick: 2000)")
-    parser.add_argument("--max-data-points", type=int, default=MAX_DATA_POINTS,
-                        help="largest size at which the whole generate_grouped_data call is measured "
-                             "(default: %(default)s; its outputs take 131 kB per point)")
+    parser.add_argument(
+        "--points",
+        type=lambda s: tuple(int(v) for v in s.split(",")),
+        default=None,
+        help="comma-separated scan sizes (default: 10000,100000; --quick: 2000)",
+    )
+    parser.add_argument(
+        "--max-data-points",
+        type=int,
+        default=MAX_DATA_POINTS,
+        help="largest size at which the whole generate_grouped_data call is measured "
+        "(default: %(default)s; its outputs take 131 kB per point)",
+    )
     args = parser.parse_args(argv)
     check_common_arguments(parser, args)
     if args.points is not None and min(args.points) < GRIDSIZE**2:

@@ -150,8 +150,7 @@ class Sizes:
 
 
 FULL = Sizes()
-QUICK = Sizes(train=((2, 2, 64),), train_steps=1, predict=((1, 4, 64),), predict_batches=1, repeat_s=0.05,
-              matmul=512)
+QUICK = Sizes(train=((2, 2, 64),), train_steps=1, predict=((1, 4, 64),), predict_batches=1, repeat_s=0.05, matmul=512)
 
 
 # --------------------------------------------------------------------------------------------- data (NumPy)
@@ -174,8 +173,9 @@ def benchmark_probe(n: int) -> np.ndarray:
     return normalize_probe(default_probe(n).astype(np.complex64), PROBE_SCALE)
 
 
-def synthetic_inputs(rng: np.random.Generator, count: int, n: int, gridsize: int,
-                     probe: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def synthetic_inputs(
+    rng: np.random.Generator, count: int, n: int, gridsize: int, probe: np.ndarray
+) -> Tuple[np.ndarray, np.ndarray]:
     """Simulated model inputs: ``X·s`` float32 ``(count, n, n, C)`` and positions ``(count, 1, 2, C)``.
 
     Each of the ``count·C`` patterns is the far-field amplitude of ``probe ×`` a smooth random object, normalised
@@ -271,8 +271,12 @@ def _models(sizes: Sizes, gridsize: int, n: int, jit: Any):
     from ptycho_core.physics import intensity_scale
     from ptycho_core.spec import ModelSpec
 
-    spec = ModelSpec(N=n, gridsize=gridsize, n_filters_scale=sizes.n_filters_scale,
-                     intensity_scale=float(intensity_scale(NPHOTONS, n)))
+    spec = ModelSpec(
+        N=n,
+        gridsize=gridsize,
+        n_filters_scale=sizes.n_filters_scale,
+        intensity_scale=float(intensity_scale(NPHOTONS, n)),
+    )
     probe = benchmark_probe(n)
     autoencoder, diffraction_to_obj = create_compiled_models(spec, probe=probe, jit_compile=jit)
     if jit != "auto":
@@ -280,8 +284,9 @@ def _models(sizes: Sizes, gridsize: int, n: int, jit: Any):
     return spec, probe, autoencoder, diffraction_to_obj
 
 
-def _finish(record: Record, flops_per_pattern: float, reference_key: Optional[Tuple[str, int, int]],
-            engine: Engine) -> Record:
+def _finish(
+    record: Record, flops_per_pattern: float, reference_key: Optional[Tuple[str, int, int]], engine: Engine
+) -> Record:
     """Add FLOPs, achieved GFLOP/s, memory peaks and the original's figure to ``record.extra``."""
     record.extra.update(
         gflop_per_pattern=flops_per_pattern / 1e9,
@@ -295,8 +300,7 @@ def _finish(record: Record, flops_per_pattern: float, reference_key: Optional[Tu
     return record
 
 
-def bench_training(engine: Engine, sizes: Sizes, gridsize: int, batch: int, n: int, jit: Any,
-                   repeats: int) -> Record:
+def bench_training(engine: Engine, sizes: Sizes, gridsize: int, batch: int, n: int, jit: Any, repeats: int) -> Record:
     """``autoencoder.fit`` throughput at ``(gridsize, batch, N)``: ``sizes.train_steps`` steps per call."""
     _fresh_session()
     reset_peak_rss()
@@ -314,16 +318,30 @@ def bench_training(engine: Engine, sizes: Sizes, gridsize: int, batch: int, n: i
         last["loss"] = float(history.history["loss"][-1])
 
     mode = f"fit ({sizes.train_steps} steps/call), jit_compile={autoencoder.jit_compile}"
-    record = throughput_record(engine, "train", mode, config_label(gridsize, batch, n), count * spec.channels,
-                               step, (), repeats, sizes.repeat_s)
-    record.extra.update(gridsize=gridsize, batch=batch, n=n, steps_per_call=sizes.train_steps,
-                        jit_compile=autoencoder.jit_compile, final_loss=last.get("loss"))
+    record = throughput_record(
+        engine,
+        "train",
+        mode,
+        config_label(gridsize, batch, n),
+        count * spec.channels,
+        step,
+        (),
+        repeats,
+        sizes.repeat_s,
+    )
+    record.extra.update(
+        gridsize=gridsize,
+        batch=batch,
+        n=n,
+        steps_per_call=sizes.train_steps,
+        jit_compile=autoencoder.jit_compile,
+        final_loss=last.get("loss"),
+    )
     flops = BACKWARD_FACTOR * conv_forward_flops(autoencoder) / spec.channels
     return _finish(record, flops, ("train", gridsize, batch) if n == DEFAULT_N else None, engine)
 
 
-def bench_inference(engine: Engine, sizes: Sizes, gridsize: int, batch: int, n: int, jit: Any,
-                    repeats: int) -> Record:
+def bench_inference(engine: Engine, sizes: Sizes, gridsize: int, batch: int, n: int, jit: Any, repeats: int) -> Record:
     """``diffraction_to_obj.predict`` throughput at ``(gridsize, batch, N)``: ``sizes.predict_batches`` per call."""
     _fresh_session()
     reset_peak_rss()
@@ -338,10 +356,24 @@ def bench_inference(engine: Engine, sizes: Sizes, gridsize: int, batch: int, n: 
             raise RuntimeError(f"predict returned {out.shape[0]} rows for {count} inputs")
 
     mode = f"predict ({sizes.predict_batches} batches/call), jit_compile={diffraction_to_obj.jit_compile}"
-    record = throughput_record(engine, "predict", mode, config_label(gridsize, batch, n), count * spec.channels,
-                               step, (), repeats, sizes.repeat_s)
-    record.extra.update(gridsize=gridsize, batch=batch, n=n, batches_per_call=sizes.predict_batches,
-                        jit_compile=diffraction_to_obj.jit_compile)
+    record = throughput_record(
+        engine,
+        "predict",
+        mode,
+        config_label(gridsize, batch, n),
+        count * spec.channels,
+        step,
+        (),
+        repeats,
+        sizes.repeat_s,
+    )
+    record.extra.update(
+        gridsize=gridsize,
+        batch=batch,
+        n=n,
+        batches_per_call=sizes.predict_batches,
+        jit_compile=diffraction_to_obj.jit_compile,
+    )
     flops = conv_forward_flops(diffraction_to_obj) / spec.channels
     return _finish(record, flops, ("predict", gridsize, batch) if n == DEFAULT_N else None, engine)
 
@@ -349,8 +381,9 @@ def bench_inference(engine: Engine, sizes: Sizes, gridsize: int, batch: int, n: 
 # ------------------------------------------------------------------------------------------------- worker
 
 
-def run_worker(backend: str, sizes: Sizes, repeats: int, out: Path, jit: Any,
-               torch_threads: Optional[int] = None) -> None:
+def run_worker(
+    backend: str, sizes: Sizes, repeats: int, out: Path, jit: Any, torch_threads: Optional[int] = None
+) -> None:
     """Measure everything on ``backend`` (already selected by ``KERAS_BACKEND``) and write JSON to ``out``."""
     import keras
 
@@ -376,8 +409,13 @@ def run_worker(backend: str, sizes: Sizes, repeats: int, out: Path, jit: Any,
         try:
             records.append(bench(engine, sizes, gridsize, batch, n, jit, repeats))
         except Exception as exc:  # one failing configuration (e.g. torch.compile) must not lose the others
-            errors.append({"measurement": measurement, "size": config_label(gridsize, batch, n),
-                           "error": f"{type(exc).__name__}: {exc}"[:2000]})
+            errors.append(
+                {
+                    "measurement": measurement,
+                    "size": config_label(gridsize, batch, n),
+                    "error": f"{type(exc).__name__}: {exc}"[:2000],
+                }
+            )
             progress(f"FAILED: {errors[-1]['error'][:300]}")
     lifetime_peak = max(lifetime_peak, peak_rss_mib())
     progress("matmul peak again")
@@ -410,8 +448,12 @@ def _fmt(value: Optional[float], spec: str, suffix: str = "") -> str:
 
 def format_table(results: Sequence[Dict[str, Any]]) -> str:
     """One row per backend × measurement with roofline, memory and the original's figure beside ours."""
-    header = RECORD_HEADER[:1] + ("what", "config") + RECORD_HEADER[3:] + (
-        "GFLOP/s", "% peak", "peak RSS", "original", "ratio", "mode")
+    header = (
+        RECORD_HEADER[:1]
+        + ("what", "config")
+        + RECORD_HEADER[3:]
+        + ("GFLOP/s", "% peak", "peak RSS", "original", "ratio", "mode")
+    )
     rows = []
     for payload in results:
         for r in payload.get("records", []):
@@ -420,8 +462,17 @@ def format_table(results: Sequence[Dict[str, Any]]) -> str:
             rss = _fmt(e.get("peak_rss_mib"), ",.0f", " MiB")
             if e.get("backend_peak_mib") is not None:
                 rss += f" ({e['backend_peak_mib']:,.0f} MiB backend)"
-            rows.append(cells + (_fmt(e.get("gflops"), ".1f"), _fmt(e.get("pct_peak"), ".0f", "%"), rss,
-                                 _fmt(e.get("reference"), ".2f"), _fmt(e.get("ratio"), ".2f", "x"), r["mode"]))
+            rows.append(
+                cells
+                + (
+                    _fmt(e.get("gflops"), ".1f"),
+                    _fmt(e.get("pct_peak"), ".0f", "%"),
+                    rss,
+                    _fmt(e.get("reference"), ".2f"),
+                    _fmt(e.get("ratio"), ".2f", "x"),
+                    r["mode"],
+                )
+            )
     return render_table(header, rows)
 
 
@@ -445,19 +496,26 @@ def flop_check(results: Sequence[Dict[str, Any]]) -> List[str]:
     return lines
 
 
-def _best(results: Sequence[Dict[str, Any]], measurement: str, size: str,
-          backends: Optional[Sequence[str]] = None) -> Optional[Dict[str, Any]]:
-    candidates = [r for p in results for r in p.get("records", [])
-                  if r["measurement"] == measurement and r["size"] == size
-                  and (backends is None or r["backend"] in backends)]
+def _best(
+    results: Sequence[Dict[str, Any]], measurement: str, size: str, backends: Optional[Sequence[str]] = None
+) -> Optional[Dict[str, Any]]:
+    candidates = [
+        r
+        for p in results
+        for r in p.get("records", [])
+        if r["measurement"] == measurement and r["size"] == size and (backends is None or r["backend"] in backends)
+    ]
     return max(candidates, key=lambda r: r["value"]) if candidates else None
 
 
 def target_lines(results: Sequence[Dict[str, Any]]) -> List[str]:
     """Verdicts on the issue's targets for every like-for-like configuration that ran."""
     lines = []
-    checks = [("train", None, TARGET_TRAIN_BEST, "best backend"), ("train", ("torch",), TARGET_TRAIN_TORCH, "torch"),
-              ("predict", None, TARGET_PREDICT_BEST, "best backend")]
+    checks = [
+        ("train", None, TARGET_TRAIN_BEST, "best backend"),
+        ("train", ("torch",), TARGET_TRAIN_TORCH, "torch"),
+        ("predict", None, TARGET_PREDICT_BEST, "best backend"),
+    ]
     for measurement, backends, target, who in checks:
         for (m, gridsize, batch), reference in REFERENCE_PATTERNS_S.items():
             if m != measurement:
@@ -467,9 +525,11 @@ def target_lines(results: Sequence[Dict[str, Any]]) -> List[str]:
                 continue
             ratio = best["value"] / reference
             verdict = "MET" if ratio >= target else "NOT MET"
-            lines.append(f"target {measurement} gs{gridsize} b{batch} >= {target}x original on {who}: "
-                         f"{best['backend']} {best['value']:.2f} vs {reference} patterns/s = {ratio:.2f}x "
-                         f"-> {verdict}")
+            lines.append(
+                f"target {measurement} gs{gridsize} b{batch} >= {target}x original on {who}: "
+                f"{best['backend']} {best['value']:.2f} vs {reference} patterns/s = {ratio:.2f}x "
+                f"-> {verdict}"
+            )
     return lines
 
 
@@ -480,16 +540,20 @@ def backend_lines(results: Sequence[Dict[str, Any]]) -> List[str]:
         if "error" in p:
             continue
         runs = "; ".join(f"NumPy {m['numpy']:.0f}, {p['backend']} {m['backend']:.0f}" for m in p["matmul_gflops"])
-        lines.append(f"{p['backend']:<10} matmul float32 GFLOP/s (start; end): {runs} -> peak "
-                     f"{p['matmul_peak_gflops']:.0f} (original machine kind ~{REFERENCE_MATMUL_GFLOPS:.0f}); "
-                     f"worker peak RSS {p['worker_peak_rss_mib']:,.0f} MiB")
+        lines.append(
+            f"{p['backend']:<10} matmul float32 GFLOP/s (start; end): {runs} -> peak "
+            f"{p['matmul_peak_gflops']:.0f} (original machine kind ~{REFERENCE_MATMUL_GFLOPS:.0f}); "
+            f"worker peak RSS {p['worker_peak_rss_mib']:,.0f} MiB"
+        )
         for err in p.get("errors", []):
             lines.append(f"{p['backend']:<10} {err['measurement']} {err['size']} FAILED: {err['error'][:400]}")
         for r in p["records"]:
             loss = r["extra"].get("final_loss")
             if loss is not None and not np.isfinite(loss):
-                lines.append(f"{p['backend']:<10} {r['measurement']} {r['size']}: WARNING final loss {loss} "
-                             "(the figures are of a diverged model)")
+                lines.append(
+                    f"{p['backend']:<10} {r['measurement']} {r['size']}: WARNING final loss {loss} "
+                    "(the figures are of a diverged model)"
+                )
     return lines
 
 
@@ -499,43 +563,59 @@ def run_parent(args: argparse.Namespace) -> int:
     repeats = default_repeats(args)
     sizes = chosen_sizes(args)
     worker_args = common_worker_args(args, repeats) + ["--jit", args.jit]
-    worker_args += ["--train", format_configs(sizes.train), "--predict", format_configs(sizes.predict),
-                    "--repeat-s", str(sizes.repeat_s)]
+    worker_args += [
+        "--train",
+        format_configs(sizes.train),
+        "--predict",
+        format_configs(sizes.predict),
+        "--repeat-s",
+        str(sizes.repeat_s),
+    ]
     load_before = load_average()
     results = [spawn_worker("benchmarks.bench_model", b, worker_args) for b in backends]
     load_after = load_average()
 
-    print(f"\nModel benchmark ({'quick' if args.quick else 'full'}; n_filters_scale="
-          f"{sizes.n_filters_scale}; median of {repeats}; float32; --jit {args.jit}; {os.cpu_count()} CPU cores; "
-          f"load average before {load_before}, after {load_after})")
+    print(
+        f"\nModel benchmark ({'quick' if args.quick else 'full'}; n_filters_scale="
+        f"{sizes.n_filters_scale}; median of {repeats}; float32; --jit {args.jit}; {os.cpu_count()} CPU cores; "
+        f"load average before {load_before}, after {load_after})"
+    )
     print_backend_lines(results)
     print()
     print(format_table(results))
     print()
     for line in backend_lines(results) + flop_check(results) + target_lines(results):
         print(line)
-    print("\nReference (original TF, issue's machine kind): "
-          + ", ".join(f"{m} gridsize {g} batch {b} {v} patterns/s" for (m, g, b), v in REFERENCE_PATTERNS_S.items())
-          + f"; matmul peak ~{REFERENCE_MATMUL_GFLOPS:.0f} GFLOP/s. GFLOP/s counts convolutions only "
-          f"(train: {BACKWARD_FACTOR}x forward); % peak is of the best matmul figure measured in that worker.")
+    print(
+        "\nReference (original TF, issue's machine kind): "
+        + ", ".join(f"{m} gridsize {g} batch {b} {v} patterns/s" for (m, g, b), v in REFERENCE_PATTERNS_S.items())
+        + f"; matmul peak ~{REFERENCE_MATMUL_GFLOPS:.0f} GFLOP/s. GFLOP/s counts convolutions only "
+        f"(train: {BACKWARD_FACTOR}x forward); % peak is of the best matmul figure measured in that worker."
+    )
 
     failed = report_failures(results)
-    write_json(args.json, {
-        "quick": bool(args.quick),
-        "repeats": repeats,
-        "jit": args.jit,
-        "torch_threads": args.torch_threads,
-        "sizes": asdict(sizes),
-        "reference_patterns_s": {" ".join(map(str, k)): v for k, v in REFERENCE_PATTERNS_S.items()},
-        "reference_conv_gflop": {" ".join(map(str, k)): v for k, v in REFERENCE_CONV_GFLOP.items()},
-        "reference_matmul_gflops": REFERENCE_MATMUL_GFLOPS,
-        "targets": {"train_best": TARGET_TRAIN_BEST, "train_torch": TARGET_TRAIN_TORCH,
-                    "predict_best": TARGET_PREDICT_BEST},
-        "machine": machine_info(),
-        "load_average_before": load_before,
-        "load_average_after": load_after,
-        "results": results,
-    })
+    write_json(
+        args.json,
+        {
+            "quick": bool(args.quick),
+            "repeats": repeats,
+            "jit": args.jit,
+            "torch_threads": args.torch_threads,
+            "sizes": asdict(sizes),
+            "reference_patterns_s": {" ".join(map(str, k)): v for k, v in REFERENCE_PATTERNS_S.items()},
+            "reference_conv_gflop": {" ".join(map(str, k)): v for k, v in REFERENCE_CONV_GFLOP.items()},
+            "reference_matmul_gflops": REFERENCE_MATMUL_GFLOPS,
+            "targets": {
+                "train_best": TARGET_TRAIN_BEST,
+                "train_torch": TARGET_TRAIN_TORCH,
+                "predict_best": TARGET_PREDICT_BEST,
+            },
+            "machine": machine_info(),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "results": results,
+        },
+    )
     return 1 if failed or any(p.get("errors") for p in results) else 0
 
 
@@ -551,7 +631,8 @@ def parse_configs(text: str) -> Tuple[Config, ...]:
         n = n if at else str(DEFAULT_N)
         if not all(v.isdigit() and int(v) >= 1 for v in (gridsize, batch, n)):
             raise argparse.ArgumentTypeError(
-                f"expected GRIDSIZExBATCH[@N] items like 1x16 or 1x16@128, or none; got {item!r}")
+                f"expected GRIDSIZExBATCH[@N] items like 1x16 or 1x16@128, or none; got {item!r}"
+            )
         configs.append((int(gridsize), int(batch), int(n)))
     return tuple(configs)
 
@@ -576,16 +657,31 @@ def chosen_sizes(args: argparse.Namespace) -> Sizes:
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_model", description=__doc__.split("\n")[0])
     add_common_arguments(parser, DEFAULT_JSON)
-    parser.add_argument("--train", type=parse_configs, default=None, metavar="GxB[@N],...",
-                        help="training configurations gridsize x batch [@ patch size N, default 64], or none "
-                             "(default: 1x16,2x16,2x8,1x16@128,2x8@128; --quick: 2x2)")
-    parser.add_argument("--predict", type=parse_configs, default=None, metavar="GxB[@N],...",
-                        help="inference configurations, or none (default: 1x16,1x64,1x256; --quick: 1x4)")
-    parser.add_argument("--repeat-s", type=float, default=None,
-                        help="target seconds of one timed repeat (default 8, --quick 0.05)")
-    parser.add_argument("--jit", choices=tuple(JIT_CHOICES), default="auto",
-                        help="jit_compile passed to compile / set for predict (default: %(default)s; auto = "
-                             "Keras's choice: off on torch and CPU-only TF, XLA on JAX)")
+    parser.add_argument(
+        "--train",
+        type=parse_configs,
+        default=None,
+        metavar="GxB[@N],...",
+        help="training configurations gridsize x batch [@ patch size N, default 64], or none "
+        "(default: 1x16,2x16,2x8,1x16@128,2x8@128; --quick: 2x2)",
+    )
+    parser.add_argument(
+        "--predict",
+        type=parse_configs,
+        default=None,
+        metavar="GxB[@N],...",
+        help="inference configurations, or none (default: 1x16,1x64,1x256; --quick: 1x4)",
+    )
+    parser.add_argument(
+        "--repeat-s", type=float, default=None, help="target seconds of one timed repeat (default 8, --quick 0.05)"
+    )
+    parser.add_argument(
+        "--jit",
+        choices=tuple(JIT_CHOICES),
+        default="auto",
+        help="jit_compile passed to compile / set for predict (default: %(default)s; auto = "
+        "Keras's choice: off on torch and CPU-only TF, XLA on JAX)",
+    )
     args = parser.parse_args(argv)
     check_common_arguments(parser, args)
     return args
@@ -595,8 +691,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if args.worker:
         require_worker_env(args.worker)
-        run_worker(args.worker, chosen_sizes(args), args.repeats or 1, Path(args.out), JIT_CHOICES[args.jit],
-                   args.torch_threads)
+        run_worker(
+            args.worker,
+            chosen_sizes(args),
+            args.repeats or 1,
+            Path(args.out),
+            JIT_CHOICES[args.jit],
+            args.torch_threads,
+        )
         return 0
     return run_parent(args)
 

@@ -124,8 +124,7 @@ def exit_waves(rng: np.random.Generator, batch: int, n: int) -> Tuple[np.ndarray
     return re, im
 
 
-def shifted_images(rng: np.random.Generator, batch: int, size: int,
-                   max_shift: float) -> Tuple[np.ndarray, np.ndarray]:
+def shifted_images(rng: np.random.Generator, batch: int, size: int, max_shift: float) -> Tuple[np.ndarray, np.ndarray]:
     """Images float32 ``(batch, size, size, 2)`` and translations float32 ``(batch, 2)`` rows ``[dx, dy]`` (px)."""
     images = rng.standard_normal((batch, size, size, 2), dtype=np.float32)
     shifts = rng.uniform(-max_shift, max_shift, size=(batch, 2)).astype(np.float32)
@@ -168,10 +167,28 @@ def bench_diffraction(engine: Engine, sizes: Sizes, rng: np.random.Generator, re
         return ops.sum(diffract((real, imag)))
 
     size = f"{sizes.batch}x{sizes.n}x{sizes.n}"
-    both = throughput_record(engine, "diffraction fwd+bwd", engine.grad_mode, size, sizes.batch,
-                             engine.value_and_grad(loss, 2), args, repeats, sizes.repeat_s)
-    fwd = throughput_record(engine, "diffraction fwd", engine.forward_mode, size, sizes.batch,
-                            engine.forward(lambda real, imag: diffract((real, imag))), args, repeats, sizes.repeat_s)
+    both = throughput_record(
+        engine,
+        "diffraction fwd+bwd",
+        engine.grad_mode,
+        size,
+        sizes.batch,
+        engine.value_and_grad(loss, 2),
+        args,
+        repeats,
+        sizes.repeat_s,
+    )
+    fwd = throughput_record(
+        engine,
+        "diffraction fwd",
+        engine.forward_mode,
+        size,
+        sizes.batch,
+        engine.forward(lambda real, imag: diffract((real, imag))),
+        args,
+        repeats,
+        sizes.repeat_s,
+    )
     return [both, fwd]
 
 
@@ -188,10 +205,28 @@ def bench_translation(engine: Engine, sizes: Sizes, rng: np.random.Generator, re
         return ops.sum(ops.square(translate(x, t)))
 
     size = f"{sizes.batch}x{sizes.image}x{sizes.image}x2"
-    both = throughput_record(engine, "translation fwd+bwd", engine.grad_mode, size, sizes.batch,
-                             engine.value_and_grad(loss, 2), args, repeats, sizes.repeat_s)
-    fwd = throughput_record(engine, "translation fwd", engine.forward_mode, size, sizes.batch,
-                            engine.forward(translate), args, repeats, sizes.repeat_s)
+    both = throughput_record(
+        engine,
+        "translation fwd+bwd",
+        engine.grad_mode,
+        size,
+        sizes.batch,
+        engine.value_and_grad(loss, 2),
+        args,
+        repeats,
+        sizes.repeat_s,
+    )
+    fwd = throughput_record(
+        engine,
+        "translation fwd",
+        engine.forward_mode,
+        size,
+        sizes.batch,
+        engine.forward(translate),
+        args,
+        repeats,
+        sizes.repeat_s,
+    )
     return [both, fwd]
 
 
@@ -211,8 +246,7 @@ def check_stitched(image: np.ndarray, count: int) -> None:
         raise RuntimeError(f"reassemble_position returned an implausible image for {count} patches")
 
 
-def stitch_record(engine: Engine, sizes: Sizes, rng: np.random.Generator, count: int,
-                  repeats: int) -> Record:
+def stitch_record(engine: Engine, sizes: Sizes, rng: np.random.Generator, count: int, repeats: int) -> Record:
     """``reassemble_position`` of ``count`` patches: one warm-up call, then the median of ``repeats`` calls.
 
     Patches are a backend tensor (as a model would hand them over); offsets are host NumPy. The stitched
@@ -234,12 +268,23 @@ def stitch_record(engine: Engine, sizes: Sizes, rng: np.random.Generator, count:
     if reference is not None:
         extra.update(reference_s=reference, speedup=reference / seconds)
     mode = "eager (host-orchestrated, chunked segment_sum)"
-    return Record(engine.name, "reassemble_position", mode, f"{count}x{sizes.n}x{sizes.n} M={sizes.window}",
-                  seconds, "s", samples, 1, first, extra)
+    return Record(
+        engine.name,
+        "reassemble_position",
+        mode,
+        f"{count}x{sizes.n}x{sizes.n} M={sizes.window}",
+        seconds,
+        "s",
+        samples,
+        1,
+        first,
+        extra,
+    )
 
 
-def bench_stitching(engine: Engine, sizes: Sizes, rng: np.random.Generator, repeats: int,
-                    progress: Callable[[str], None]) -> List[Record]:
+def bench_stitching(
+    engine: Engine, sizes: Sizes, rng: np.random.Generator, repeats: int, progress: Callable[[str], None]
+) -> List[Record]:
     """``reassemble_position`` at every count of ``sizes.stitch_counts``, then the optional larger counts.
 
     An optional count runs only if linear extrapolation from the largest measured count (×1.5 margin)
@@ -304,8 +349,10 @@ def stitch_summary(payload: Dict[str, Any]) -> List[str]:
     lines = []
     for r in stitch:
         e = r["extra"]
-        text = (f"{backend:<10} reassemble_position {e['patches']:>6} patches (canvas {e['canvas']}): "
-                f"{r['value']:.3f} s = {e['s_per_1000']:.3f} s per 1,000 patches")
+        text = (
+            f"{backend:<10} reassemble_position {e['patches']:>6} patches (canvas {e['canvas']}): "
+            f"{r['value']:.3f} s = {e['s_per_1000']:.3f} s per 1,000 patches"
+        )
         if "speedup" in e:
             text += f"; original TF {e['reference_s']:.0f} s -> {e['speedup']:.0f}x faster"
             if e["patches"] == TARGET_SPEEDUP_PATCHES:
@@ -318,8 +365,10 @@ def stitch_summary(payload: Dict[str, Any]) -> List[str]:
         count_ratio = large["extra"]["patches"] / small["extra"]["patches"]
         time_ratio = large["value"] / small["value"]
         per_k = ", ".join(f"{r['extra']['s_per_1000']:.3f}" for r in stitch)
-        lines.append(f"{backend:<10} linearity: {count_ratio:.0f}x patches -> {time_ratio:.2f}x time "
-                     f"(linear = {count_ratio:.0f}x); s per 1,000 patches: {per_k}")
+        lines.append(
+            f"{backend:<10} linearity: {count_ratio:.0f}x patches -> {time_ratio:.2f}x time "
+            f"(linear = {count_ratio:.0f}x); s per 1,000 patches: {per_k}"
+        )
     return lines
 
 
@@ -332,8 +381,10 @@ def run_parent(args: argparse.Namespace) -> int:
     results = [spawn_worker("benchmarks.bench_physics", b, common_worker_args(args, repeats)) for b in backends]
     load_after = load_average()
 
-    print(f"\nPhysics benchmark ({'quick' if args.quick else 'full'}; median of {repeats}; float32; "
-          f"{os.cpu_count()} CPU cores; load average before {load_before}, after {load_after})")
+    print(
+        f"\nPhysics benchmark ({'quick' if args.quick else 'full'}; median of {repeats}; float32; "
+        f"{os.cpu_count()} CPU cores; load average before {load_before}, after {load_after})"
+    )
     print_backend_lines(results)
     print()
     print(format_table(results))
@@ -341,22 +392,27 @@ def run_parent(args: argparse.Namespace) -> int:
     for payload in results:
         for line in stitch_summary(payload):
             print(line)
-    print("\nReference (original TF, issue's machine kind): reassemble_position(M=20) "
-          + ", ".join(f"{v:.0f} s for {k:,} patches" for k, v in REFERENCE_TF_SECONDS.items())
-          + f"; target >= {TARGET_SPEEDUP:.0f}x at {TARGET_SPEEDUP_PATCHES:,} patches, linear growth.")
+    print(
+        "\nReference (original TF, issue's machine kind): reassemble_position(M=20) "
+        + ", ".join(f"{v:.0f} s for {k:,} patches" for k, v in REFERENCE_TF_SECONDS.items())
+        + f"; target >= {TARGET_SPEEDUP:.0f}x at {TARGET_SPEEDUP_PATCHES:,} patches, linear growth."
+    )
 
     failed = report_failures(results)
-    write_json(args.json, {
-        "quick": bool(args.quick),
-        "repeats": repeats,
-        "sizes": asdict(sizes),
-        "reference_tf_seconds": {str(k): v for k, v in REFERENCE_TF_SECONDS.items()},
-        "target_speedup": TARGET_SPEEDUP,
-        "machine": machine_info(),
-        "load_average_before": load_before,
-        "load_average_after": load_after,
-        "results": results,
-    })
+    write_json(
+        args.json,
+        {
+            "quick": bool(args.quick),
+            "repeats": repeats,
+            "sizes": asdict(sizes),
+            "reference_tf_seconds": {str(k): v for k, v in REFERENCE_TF_SECONDS.items()},
+            "target_speedup": TARGET_SPEEDUP,
+            "machine": machine_info(),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "results": results,
+        },
+    )
     return 1 if failed else 0
 
 
@@ -372,8 +428,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if args.worker:
         require_worker_env(args.worker)
-        run_worker(args.worker, QUICK if args.quick else FULL, args.repeats or 1, Path(args.out),
-                   args.torch_threads)
+        run_worker(args.worker, QUICK if args.quick else FULL, args.repeats or 1, Path(args.out), args.torch_threads)
         return 0
     return run_parent(args)
 

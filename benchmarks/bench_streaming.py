@@ -42,8 +42,8 @@ from ._common import (
     machine_info,
     render_table,
     report_failures,
-    rss_mib,
     require_worker_env,
+    rss_mib,
     selected_backends,
     spawn_worker,
     write_json,
@@ -79,8 +79,6 @@ def write_patterns(path: Path, n: int, block: int = 4096) -> None:
     del stack
 
 
-
-
 def run_worker(backend: str, data: Path, n_filters_scale: int, batch_size: int, chunk_mb: int, out: Path) -> None:
     """Reconstruct the patterns in ``data`` by streaming; write time and memory to ``out`` as JSON."""
     import keras
@@ -108,35 +106,68 @@ def run_worker(backend: str, data: Path, n_filters_scale: int, batch_size: int, 
         global_offsets = positions(n)
         local_offsets = np.zeros((n, 1, 2, 1))
         warm = min(n, rows_per_chunk((N, N), 1, chunk_bytes))  # one chunk, so every buffer size has been used
-        reconstruct_streaming(predict, rows, groups[:warm], global_offsets[:warm], local_offsets[:warm],
-                              intensity_scale=scale, M=M, chunk_bytes=chunk_bytes, batch_size=batch_size)
+        reconstruct_streaming(
+            predict,
+            rows,
+            groups[:warm],
+            global_offsets[:warm],
+            local_offsets[:warm],
+            intensity_scale=scale,
+            M=M,
+            chunk_bytes=chunk_bytes,
+            batch_size=batch_size,
+        )
         gc.collect()
         before = rss_mib("now")
         Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
         start = time.perf_counter()
-        image = reconstruct_streaming(predict, rows, groups, global_offsets, local_offsets, intensity_scale=scale,
-                                      M=M, chunk_bytes=chunk_bytes, batch_size=batch_size)
+        image = reconstruct_streaming(
+            predict,
+            rows,
+            groups,
+            global_offsets,
+            local_offsets,
+            intensity_scale=scale,
+            M=M,
+            chunk_bytes=chunk_bytes,
+            batch_size=batch_size,
+        )
         seconds = time.perf_counter() - start
         peak = rss_mib("peak")
-    out.write_text(json.dumps({
-        "backend": backend, "keras_version": keras.__version__, "patterns": n, "seconds": seconds,
-        "patterns_per_s": n / seconds, "rss_before_mib": before, "peak_rss_mib": peak, "rise_mib": peak - before,
-        "canvas": list(image.shape), "finite": bool(np.isfinite(image).all()), "n_filters_scale": n_filters_scale,
-        "batch_size": batch_size, "chunk_mb": chunk_mb, "data_mib": n * N * N * 4 / 2**20,
-    }))
+    out.write_text(
+        json.dumps(
+            {
+                "backend": backend,
+                "keras_version": keras.__version__,
+                "patterns": n,
+                "seconds": seconds,
+                "patterns_per_s": n / seconds,
+                "rss_before_mib": before,
+                "peak_rss_mib": peak,
+                "rise_mib": peak - before,
+                "canvas": list(image.shape),
+                "finite": bool(np.isfinite(image).all()),
+                "n_filters_scale": n_filters_scale,
+                "batch_size": batch_size,
+                "chunk_mb": chunk_mb,
+                "data_mib": n * N * N * 4 / 2**20,
+            }
+        )
+    )
 
 
 def target_line(results: Sequence[Dict[str, Any]], backend: str) -> Optional[str]:
-    mine = sorted((r for r in results if r.get("backend") == backend and "rise_mib" in r),
-                  key=lambda r: r["patterns"])
+    mine = sorted((r for r in results if r.get("backend") == backend and "rise_mib" in r), key=lambda r: r["patterns"])
     if len(mine) < 2:
         return None
     small, large = mine[0], mine[-1]
     limit = small["rise_mib"] * (1 + RISE_TOLERANCE) + RISE_SLACK_CHUNKS * large["chunk_mb"]
     met = large["rise_mib"] <= limit
-    return (f"target {backend}: peak rise at {large['patterns']:,} patterns {large['rise_mib']:,.0f} MiB vs "
-            f"{small['rise_mib']:,.0f} MiB at {small['patterns']:,} (limit {limit:,.0f} MiB; the data is "
-            f"{large['data_mib']:,.0f} MiB): {'MET' if met else 'NOT MET'}")
+    return (
+        f"target {backend}: peak rise at {large['patterns']:,} patterns {large['rise_mib']:,.0f} MiB vs "
+        f"{small['rise_mib']:,.0f} MiB at {small['patterns']:,} (limit {limit:,.0f} MiB; the data is "
+        f"{large['data_mib']:,.0f} MiB): {'MET' if met else 'NOT MET'}"
+    )
 
 
 def run_parent(args: argparse.Namespace) -> int:
@@ -150,18 +181,39 @@ def run_parent(args: argparse.Namespace) -> int:
             data = Path(tmp) / f"patterns-{n}.npy"
             write_patterns(data, n)
             for backend in backends:
-                worker_args = ["--data", str(data), "--n-filters-scale", str(args.n_filters_scale),
-                               "--batch-size", str(args.batch_size), "--chunk-mb", str(chunk_mb)]
+                worker_args = [
+                    "--data",
+                    str(data),
+                    "--n-filters-scale",
+                    str(args.n_filters_scale),
+                    "--batch-size",
+                    str(args.batch_size),
+                    "--chunk-mb",
+                    str(chunk_mb),
+                ]
                 results.append(spawn_worker("benchmarks.bench_streaming", backend, worker_args))
             data.unlink()
-    print(f"\nStreaming reconstruction benchmark ({'quick' if args.quick else 'full'}; N={N}, gridsize 1, "
-          f"n_filters_scale {args.n_filters_scale}, batch {args.batch_size}, {chunk_mb} MiB chunks, M={M}; "
-          f"load average before {load_before}, after {load_average()})")
+    print(
+        f"\nStreaming reconstruction benchmark ({'quick' if args.quick else 'full'}; N={N}, gridsize 1, "
+        f"n_filters_scale {args.n_filters_scale}, batch {args.batch_size}, {chunk_mb} MiB chunks, M={M}; "
+        f"load average before {load_before}, after {load_average()})"
+    )
     header = ("backend", "patterns", "data", "seconds", "patterns/s", "RSS before", "peak RSS", "rise", "canvas")
-    rows = [(r["backend"], f"{r['patterns']:,}", f"{r['data_mib']:,.0f} MiB", f"{r['seconds']:.1f}",
-             f"{r['patterns_per_s']:,.0f}", f"{r['rss_before_mib']:,.0f} MiB", f"{r['peak_rss_mib']:,.0f} MiB",
-             f"{r['rise_mib']:,.0f} MiB", "x".join(str(s) for s in r["canvas"][:2]))
-            for r in results if "rise_mib" in r]
+    rows = [
+        (
+            r["backend"],
+            f"{r['patterns']:,}",
+            f"{r['data_mib']:,.0f} MiB",
+            f"{r['seconds']:.1f}",
+            f"{r['patterns_per_s']:,.0f}",
+            f"{r['rss_before_mib']:,.0f} MiB",
+            f"{r['peak_rss_mib']:,.0f} MiB",
+            f"{r['rise_mib']:,.0f} MiB",
+            "x".join(str(s) for s in r["canvas"][:2]),
+        )
+        for r in results
+        if "rise_mib" in r
+    ]
     print(render_table(header, rows))
     for backend in backends:
         line = target_line(results, backend)
@@ -171,8 +223,16 @@ def run_parent(args: argparse.Namespace) -> int:
             print(line)
     failed = report_failures(results)
     failed = failed or any(not r.get("finite", True) for r in results)
-    write_json(args.json, {"quick": bool(args.quick), "patterns": list(counts), "chunk_mb": chunk_mb,
-                           "machine": machine_info(), "results": results})
+    write_json(
+        args.json,
+        {
+            "quick": bool(args.quick),
+            "patterns": list(counts),
+            "chunk_mb": chunk_mb,
+            "machine": machine_info(),
+            "results": results,
+        },
+    )
     return 1 if failed else 0
 
 
@@ -180,11 +240,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_streaming", description=__doc__.split("\n")[0])
     add_common_arguments(parser, DEFAULT_JSON)
     parser.set_defaults(backends="jax")
-    parser.add_argument("--patterns", type=lambda s: tuple(int(v) for v in s.split(",")), default=None,
-                        help="comma-separated pattern counts (default 10000,100000; --quick 256,768)")
+    parser.add_argument(
+        "--patterns",
+        type=lambda s: tuple(int(v) for v in s.split(",")),
+        default=None,
+        help="comma-separated pattern counts (default 10000,100000; --quick 256,768)",
+    )
     parser.add_argument("--n-filters-scale", type=int, default=1, help="network width (default 1)")
-    parser.add_argument("--batch-size", type=int, default=64,
-                        help="prediction batch (default 64, as `ptychopinn reconstruct`)")
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="prediction batch (default 64, as `ptychopinn reconstruct`)"
+    )
     parser.add_argument("--chunk-mb", type=int, default=None, help="MiB of patterns per chunk (default 64; quick 2)")
     parser.add_argument("--data-dir", default=None, help="where the pattern files are written (default: temp)")
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -199,8 +264,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if args.worker:
         require_worker_env(args.worker)
-        run_worker(args.worker, Path(args.data), args.n_filters_scale, args.batch_size, args.chunk_mb,
-                   Path(args.out))
+        run_worker(args.worker, Path(args.data), args.n_filters_scale, args.batch_size, args.chunk_mb, Path(args.out))
         return 0
     return run_parent(args)
 

@@ -36,13 +36,22 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 if os.environ.setdefault("KERAS_BACKEND", "torch") != "torch":
     raise SystemExit("profile_torch_step needs KERAS_BACKEND=torch (or unset)")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from ._common import RESULTS_DIR, SEED, load_average, write_json  # noqa: E402
+from ._common import RESULTS_DIR, SEED, load_average, write_json
 
 SCOPE_PREFIX = "bench::"
-CATEGORIES = ("conv kernels", "conv layout copies", "conv bias+activation", "translation (gathers/scatters)",
-              "diffraction (FFT)", "loss", "optimizer", "other layers", "Keras / Python overhead")
+CATEGORIES = (
+    "conv kernels",
+    "conv layout copies",
+    "conv bias+activation",
+    "translation (gathers/scatters)",
+    "diffraction (FFT)",
+    "loss",
+    "optimizer",
+    "other layers",
+    "Keras / Python overhead",
+)
 
 
 def scoped(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,12 +69,18 @@ def scoped(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 def fast_conv_call(self: Any, inputs: Any) -> Any:
     """Copy-free ``Conv2D.call`` on torch for channels_last, stride 1, dilation 1, odd kernels, 'same' padding."""
     import torch.nn.functional as F
-
     from keras import ops
 
     kh, kw = self.kernel_size
-    if (self.data_format != "channels_last" or self.padding != "same" or tuple(self.strides) != (1, 1)
-            or tuple(self.dilation_rate) != (1, 1) or kh % 2 == 0 or kw % 2 == 0 or self.groups != 1):
+    if (
+        self.data_format != "channels_last"
+        or self.padding != "same"
+        or tuple(self.strides) != (1, 1)
+        or tuple(self.dilation_rate) != (1, 1)
+        or kh % 2 == 0
+        or kw % 2 == 0
+        or self.groups != 1
+    ):
         return type(self)._original_call(self, inputs)
     x = ops.convert_to_tensor(inputs).permute(0, 3, 1, 2)
     weight = self.kernel.value.permute(3, 2, 0, 1)
@@ -94,7 +109,7 @@ def _scope_of(event: Any) -> Optional[str]:
     node = event
     while node is not None:
         if node.name.startswith(SCOPE_PREFIX):
-            return node.name[len(SCOPE_PREFIX):]
+            return node.name[len(SCOPE_PREFIX) :]
         node = node.cpu_parent
     return None
 
@@ -108,8 +123,15 @@ def _backward_node(event: Any) -> Optional[Any]:
     return None
 
 
-CONV_KERNELS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::_convolution",
-                "aten::convolution", "aten::conv2d", "aten::_nnpack_spatial_convolution", "aten::slow_conv")
+CONV_KERNELS = (
+    "aten::mkldnn_convolution",
+    "aten::convolution_backward",
+    "aten::_convolution",
+    "aten::convolution",
+    "aten::conv2d",
+    "aten::_nnpack_spatial_convolution",
+    "aten::slow_conv",
+)
 LAYOUT_OPS = ("aten::copy_", "aten::clone", "aten::contiguous", "aten::empty_like", "aten::empty_strided")
 
 
@@ -140,8 +162,12 @@ def categorise(events: Sequence[Any], wall_us: float) -> Tuple[Dict[str, float],
             else:
                 category = "conv bias+activation"
         else:
-            category = {"translation": "translation (gathers/scatters)", "diffraction": "diffraction (FFT)",
-                        "loss": "loss", "optimizer": "optimizer"}.get(scope or "", "other layers")
+            category = {
+                "translation": "translation (gathers/scatters)",
+                "diffraction": "diffraction (FFT)",
+                "loss": "loss",
+                "optimizer": "optimizer",
+            }.get(scope or "", "other layers")
         totals[category] += self_us
         by_op[category][ev.name] += self_us
     totals["Keras / Python overhead"] = max(0.0, wall_us - aten_total)
@@ -158,8 +184,7 @@ def top_ops(events: Sequence[Any], count: int = 12) -> List[Dict[str, Any]]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_torch_step",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_torch_step", description=__doc__.split("\n")[0])
     parser.add_argument("--gridsize", type=int, default=1)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=3, help="timed and profiled steps (default: %(default)s)")
@@ -206,31 +231,48 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     conv_flops = 3 * conv_forward_flops(autoencoder) * args.batch  # per step, forward + backward
     conv_kernel_s = split["conv kernels"] / 1e6 / args.steps
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; gridsize {args.gridsize}, batch "
-          f"{args.batch}; fast conv: {args.fast_conv}; load average {load_average()}")
-    print(f"unprofiled step: {1e3 * step_s:.0f} ms (median of {args.steps}: "
-          f"{', '.join(f'{1e3 * t:.0f}' for t in times)} ms) = {args.batch * spec.channels / step_s:.1f} "
-          f"patterns/s; loss {loss:.4g}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; gridsize {args.gridsize}, batch "
+        f"{args.batch}; fast conv: {args.fast_conv}; load average {load_average()}"
+    )
+    print(
+        f"unprofiled step: {1e3 * step_s:.0f} ms (median of {args.steps}: "
+        f"{', '.join(f'{1e3 * t:.0f}' for t in times)} ms) = {args.batch * spec.channels / step_s:.1f} "
+        f"patterns/s; loss {loss:.4g}"
+    )
     print(f"profiled: {wall_us / 1e3 / args.steps:.0f} ms per step")
     width = max(len(c) for c in CATEGORIES)
     for category, us in split.items():
         ops = sorted(by_op.get(category, {}).items(), key=lambda kv: -kv[1])[:4]
         detail = ", ".join(f"{name[6:]} {v / 1e3 / args.steps:.0f}" for name, v in ops)
-        print(f"  {category:<{width}}  {us / 1e3 / args.steps:8.1f} ms/step  {100 * us / wall_us:5.1f}%"
-              + (f"   ({detail} ms)" if detail else ""))
-    print(f"conv kernels: {conv_flops / 1e9:.1f} GFLOP per step in {1e3 * conv_kernel_s:.0f} ms = "
-          f"{conv_flops / 1e9 / max(conv_kernel_s, 1e-9):.0f} GFLOP/s")
+        print(
+            f"  {category:<{width}}  {us / 1e3 / args.steps:8.1f} ms/step  {100 * us / wall_us:5.1f}%"
+            + (f"   ({detail} ms)" if detail else "")
+        )
+    print(
+        f"conv kernels: {conv_flops / 1e9:.1f} GFLOP per step in {1e3 * conv_kernel_s:.0f} ms = "
+        f"{conv_flops / 1e9 / max(conv_kernel_s, 1e-9):.0f} GFLOP/s"
+    )
     print("top ATen ops by self time (all profiled steps):")
     for row in top_ops(events):
         print(f"  {row['op']:<40} {row['self_ms']:9.1f} ms  {row['calls']:6d} calls")
-    write_json(args.json, {
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "gridsize": args.gridsize,
-        "batch": args.batch, "fast_conv": args.fast_conv, "load_average": load_average(),
-        "step_ms": [1e3 * t for t in times], "profiled_step_ms": wall_us / 1e3 / args.steps,
-        "split_ms_per_step": {c: us / 1e3 / args.steps for c, us in split.items()},
-        "split_ops_ms_per_step": {c: {k: v / 1e3 / args.steps for k, v in ops.items()} for c, ops in by_op.items()},
-        "conv_gflop_per_step": conv_flops / 1e9, "top_ops": top_ops(events),
-    })
+    write_json(
+        args.json,
+        {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "gridsize": args.gridsize,
+            "batch": args.batch,
+            "fast_conv": args.fast_conv,
+            "load_average": load_average(),
+            "step_ms": [1e3 * t for t in times],
+            "profiled_step_ms": wall_us / 1e3 / args.steps,
+            "split_ms_per_step": {c: us / 1e3 / args.steps for c, us in split.items()},
+            "split_ops_ms_per_step": {c: {k: v / 1e3 / args.steps for k, v in ops.items()} for c, ops in by_op.items()},
+            "conv_gflop_per_step": conv_flops / 1e9,
+            "top_ops": top_ops(events),
+        },
+    )
     return 0
 
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from .atomic import atomic_target
 from .factory import compile_autoencoder, relink_loaded
-from .legacy import spec_from_params, legacy_models, open_zip, read_manifest, read_member, read_pickles
+from .legacy import legacy_models, open_zip, read_manifest, read_member, read_pickles, spec_from_params
 from .safe_pickle import ArchiveError, UnsafeArchiveError
 
 __all__ = ["ArchiveError", "FORMAT_VERSION", "UnsafeArchiveError", "read_archive", "write_archive"]
@@ -52,10 +52,24 @@ FORMAT_VERSION = "2.0-keras"
 MANIFEST_JSON = "manifest.json"
 _MANIFEST_KEYS = ("models", "version", "backend")
 CUSTOM_OBJECT_NAMES = (
-    "ProbeIllumination", "IntensityScaler", "IntensityScaler_inv", "Translation", "CenterMaskLayer",
-    "CombineComplexLayer", "ExtractPatchesPositionLayer", "PadReconstructionLayer", "ReassemblePatchesLayer",
-    "TrimReconstructionLayer", "PadAndDiffractLayer", "FlatToChannelLayer", "ScaleLayer", "InvScaleLayer",
-    "ActivationLayer", "SquareLayer", "negloglik", "RealspaceLoss",
+    "ProbeIllumination",
+    "IntensityScaler",
+    "IntensityScaler_inv",
+    "Translation",
+    "CenterMaskLayer",
+    "CombineComplexLayer",
+    "ExtractPatchesPositionLayer",
+    "PadReconstructionLayer",
+    "ReassemblePatchesLayer",
+    "TrimReconstructionLayer",
+    "PadAndDiffractLayer",
+    "FlatToChannelLayer",
+    "ScaleLayer",
+    "InvScaleLayer",
+    "ActivationLayer",
+    "SquareLayer",
+    "negloglik",
+    "RealspaceLoss",
 )
 
 
@@ -105,8 +119,9 @@ def _h5_bytes(intensity_scale: float) -> bytes:
     return buffer.getvalue()
 
 
-def write_archive(path: Union[str, Path], models: Mapping[str, keras.Model], params: Mapping[str, Any],
-                  intensity_scale: float) -> Path:
+def write_archive(
+    path: Union[str, Path], models: Mapping[str, keras.Model], params: Mapping[str, Any], intensity_scale: float
+) -> Path:
     """Write ``models`` and ``params`` to the zip ``path`` atomically; returns ``path``.
 
     Args:
@@ -118,21 +133,31 @@ def write_archive(path: Union[str, Path], models: Mapping[str, keras.Model], par
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     backend = keras.backend.backend()
-    stored = {**_plain(dict(params)), "intensity_scale": float(intensity_scale), "_version": FORMAT_VERSION,
-              "keras_backend": backend}
+    stored = {
+        **_plain(dict(params)),
+        "intensity_scale": float(intensity_scale),
+        "_version": FORMAT_VERSION,
+        "keras_backend": backend,
+    }
     members: Dict[str, bytes] = {
-        "manifest.dill": pickle.dumps({"models": list(models), "version": FORMAT_VERSION, "backend": backend},
-                                      protocol=4),
+        "manifest.dill": pickle.dumps(
+            {"models": list(models), "version": FORMAT_VERSION, "backend": backend}, protocol=4
+        ),
     }
     for name, model in models.items():
         members[f"{name}/model.keras"] = _model_bytes(model)
         members[f"{name}/params.dill"] = pickle.dumps(stored, protocol=4)
         members[f"{name}/params.json"] = json.dumps(_json_safe(stored), indent=1, sort_keys=True).encode()
-        members[f"{name}/custom_objects.dill"] = pickle.dumps({n: f"ptycho>{n}" for n in CUSTOM_OBJECT_NAMES},
-                                                              protocol=4)
+        members[f"{name}/custom_objects.dill"] = pickle.dumps(
+            {n: f"ptycho>{n}" for n in CUSTOM_OBJECT_NAMES}, protocol=4
+        )
         members[f"{name}/model.h5"] = _h5_bytes(intensity_scale)
-    manifest = {"models": list(models), "version": FORMAT_VERSION, "backend": backend,
-                "sha256": {k: hashlib.sha256(v).hexdigest() for k, v in members.items()}}
+    manifest = {
+        "models": list(models),
+        "version": FORMAT_VERSION,
+        "backend": backend,
+        "sha256": {k: hashlib.sha256(v).hexdigest() for k, v in members.items()},
+    }
     members[MANIFEST_JSON] = _manifest_bytes(manifest)
     with atomic_target(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -161,12 +186,16 @@ def _verify(archive: zipfile.ZipFile, where: str) -> Dict[str, Any]:
         raise ArchiveError(f"{where}: manifest.json has no 'sha256' table (corrupt or edited); {fix}")
     present = set(archive.namelist()) - {MANIFEST_JSON}
     if set(digests) != present:
-        raise ArchiveError(f"{where}: members {sorted(present - set(digests))} are not in manifest.json and "
-                           f"{sorted(set(digests) - present)} listed there are missing (corrupt or edited); {fix}")
+        raise ArchiveError(
+            f"{where}: members {sorted(present - set(digests))} are not in manifest.json and "
+            f"{sorted(set(digests) - present)} listed there are missing (corrupt or edited); {fix}"
+        )
     for member in sorted(digests):
         if hashlib.sha256(read_member(archive, member, where)).hexdigest() != digests[member]:
-            raise ArchiveError(f"{where}: member {member} does not match its checksum in manifest.json (corrupt "
-                               f"or modified archive); {fix}")
+            raise ArchiveError(
+                f"{where}: member {member} does not match its checksum in manifest.json (corrupt "
+                f"or modified archive); {fix}"
+            )
     return manifest
 
 
@@ -184,7 +213,8 @@ def _load_keras(data: bytes, where: str, member: str, compile: bool) -> keras.Mo
             f"{label}: Keras refused to rebuild the model with safe_mode=True ({type(exc).__name__}: "
             f"{str(exc)[:600]}). Its configuration names something this package does not load (a Lambda layer "
             f"holding Python code, a class it does not register) or is damaged; only open archives written by "
-            f"PtychoPINN, or save the model again") from exc
+            f"PtychoPINN, or save the model again"
+        ) from exc
 
 
 def read_archive(path: Union[str, Path]) -> Tuple[Dict[str, keras.Model], Dict[str, Any]]:
@@ -210,21 +240,27 @@ def read_archive(path: Union[str, Path]) -> Tuple[Dict[str, keras.Model], Dict[s
         version = str(manifest.get("version", ""))
         if checked is None:
             if version == FORMAT_VERSION:
-                raise ArchiveError(f"{where} says version {FORMAT_VERSION!r} but has no manifest.json (its "
-                                   f"checksums): damaged or edited; restore it from a backup or save the model "
-                                   f"again")
+                raise ArchiveError(
+                    f"{where} says version {FORMAT_VERSION!r} but has no manifest.json (its "
+                    f"checksums): damaged or edited; restore it from a backup or save the model "
+                    f"again"
+                )
             return legacy_models(archive, where, manifest)
         if {k: checked.get(k) for k in _MANIFEST_KEYS} != {k: manifest.get(k) for k in _MANIFEST_KEYS}:
-            raise ArchiveError(f"{where}: manifest.json and manifest.dill disagree on {list(_MANIFEST_KEYS)} "
-                               f"(corrupt or edited); restore it from a backup or save the model again")
+            raise ArchiveError(
+                f"{where}: manifest.json and manifest.dill disagree on {list(_MANIFEST_KEYS)} "
+                f"(corrupt or edited); restore it from a backup or save the model again"
+            )
         if version != FORMAT_VERSION:
-            raise ArchiveError(f"{where} has version {version!r}, which this package does not write; update "
-                               f"ptychopinn to open it")
+            raise ArchiveError(
+                f"{where} has version {version!r}, which this package does not write; update ptychopinn to open it"
+            )
         pickles = read_pickles(archive, where, manifest["models"])
         models = {}
         for name in manifest["models"]:
-            models[name] = _load_keras(read_member(archive, f"{name}/model.keras", where), where,
-                                       f"{name}/model.keras", compile=False)
+            models[name] = _load_keras(
+                read_member(archive, f"{name}/model.keras", where), where, f"{name}/model.keras", compile=False
+            )
         params = pickles[f"{manifest['models'][-1]}/params.dill"]
     models = relink_loaded(models)
     if "autoencoder" in models:

@@ -50,7 +50,7 @@ class ArrayRows:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "ArrayRows":
+    def __enter__(self) -> ArrayRows:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -60,8 +60,15 @@ class ArrayRows:
 class RowReader(ArrayRows):
     """Rows of a C-ordered array stored in a file at byte ``offset``; see :func:`open_rows`."""
 
-    def __init__(self, file: BinaryIO, offset: int, shape: Tuple[int, ...], dtype: np.dtype, source: str,
-                 temporary: Optional[Path] = None) -> None:
+    def __init__(
+        self,
+        file: BinaryIO,
+        offset: int,
+        shape: Tuple[int, ...],
+        dtype: np.dtype,
+        source: str,
+        temporary: Optional[Path] = None,
+    ) -> None:
         self._file, self._offset, self._temporary = file, int(offset), temporary
         self.shape, self.dtype, self.source = tuple(shape), np.dtype(dtype), source
         self._row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
@@ -104,8 +111,9 @@ class RowReader(ArrayRows):
             view = memoryview(flat[run[0] : run[-1] + 1].reshape(-1))
             got = self._file.readinto(view)
             if got != len(view):
-                raise ValueError(f"{self.source}: file ends early (truncated?); expected {self.shape} "
-                                 f"{self.dtype} data")
+                raise ValueError(
+                    f"{self.source}: file ends early (truncated?); expected {self.shape} {self.dtype} data"
+                )
 
     def close(self) -> None:
         self._file.close()
@@ -116,8 +124,9 @@ class RowReader(ArrayRows):
 
 def _check_out(out: np.ndarray, k: int, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     if out.shape != (k,) + tuple(shape[1:]) or out.dtype != dtype or not out.flags.c_contiguous:
-        raise ValueError(f"out must be a C-contiguous {dtype} array of shape {(k,) + tuple(shape[1:])}; got "
-                         f"{out.dtype} {out.shape}")
+        raise ValueError(
+            f"out must be a C-contiguous {dtype} array of shape {(k,) + tuple(shape[1:])}; got {out.dtype} {out.shape}"
+        )
     return out
 
 
@@ -145,8 +154,10 @@ def _npy_header(file: BinaryIO, source: str) -> Tuple[Tuple[int, ...], np.dtype]
     if dtype.hasobject:
         raise ValueError(f"{source}: holds Python objects ({dtype}), not numbers; save a numeric array")
     if fortran and len(shape) > 1:
-        raise ValueError(f"{source}: array is stored in Fortran order, so its rows are not contiguous; save it "
-                         f"again with np.save(path, np.ascontiguousarray(array))")
+        raise ValueError(
+            f"{source}: array is stored in Fortran order, so its rows are not contiguous; save it "
+            f"again with np.save(path, np.ascontiguousarray(array))"
+        )
     if len(shape) < 1:
         raise ValueError(f"{source}: is a scalar, not an array of rows")
     return tuple(int(s) for s in shape), dtype
@@ -212,8 +223,9 @@ def open_rows(path: Any, key: Optional[str] = None, spill_dir: Optional[Any] = N
             except BaseException:
                 file.close()
                 raise
-        handle, name = tempfile.mkstemp(suffix=".npy", prefix="ptychopinn-rows-",
-                                        dir=None if spill_dir is None else str(spill_dir))
+        handle, name = tempfile.mkstemp(
+            suffix=".npy", prefix="ptychopinn-rows-", dir=None if spill_dir is None else str(spill_dir)
+        )
         temporary = Path(name)
         try:
             with os.fdopen(handle, "wb") as spill, archive.open(member) as stream:

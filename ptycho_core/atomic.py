@@ -51,8 +51,9 @@ def atomic_target(path: Union[str, Path], existing: Existing = "replace") -> Ite
     """
     path = Path(path)
     if existing == "refuse" and path.exists():
-        raise FileExistsError(f"{path} already exists; choose another output path or allow overwriting "
-                              f"(e.g. --overwrite) to replace it")
+        raise FileExistsError(
+            f"{path} already exists; choose another output path or allow overwriting (e.g. --overwrite) to replace it"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -57,25 +57,34 @@ def build_models(spec: ModelSpec, probe: Optional[Any] = None) -> Tuple[keras.Mo
     image = keras.Input(shape=(n, n, c), name="input")
     positions = keras.Input(shape=(1, 2, c), name="input_positions")
     log_scale = log_scale_of(spec.intensity_scale)
-    scaler = IntensityScaler(log_scale=log_scale, log_scale_trainable=spec.intensity_scale_trainable,
-                             name="intensity_scaler")
+    scaler = IntensityScaler(
+        log_scale=log_scale, log_scale_trainable=spec.intensity_scale_trainable, name="intensity_scaler"
+    )
     amplitude, phase = build_network(scaler([image]), spec)
     obj = CombineComplexLayer(name="obj")([amplitude, phase])
     if spec.object_big:
         canvas = ReassemblePatchesLayer(padded_size=p, N=n, gridsize=spec.gridsize, name="padded_obj_2")(
-            [obj, positions])
+            [obj, positions]
+        )
     else:
         canvas = PadReconstructionLayer(padded_size=p, name="padded_obj_2")(obj)
     trimmed = TrimReconstructionLayer(output_size=n, name="trimmed_obj")(canvas)
-    patches = ExtractPatchesPositionLayer(jitter=0.0, N=n, gridsize=spec.gridsize,
-                                          name="padded_objs_with_offsets")([canvas, positions])
-    illuminated, _ = ProbeIllumination(name="probe_illumination", initial_probe=probe, N=n,
-                                       probe_mask=spec.probe_mask, smoothing_sigma=spec.gaussian_smoothing_sigma,
-                                       probe_trainable=spec.probe_trainable)([patches])
+    patches = ExtractPatchesPositionLayer(jitter=0.0, N=n, gridsize=spec.gridsize, name="padded_objs_with_offsets")(
+        [canvas, positions]
+    )
+    illuminated, _ = ProbeIllumination(
+        name="probe_illumination",
+        initial_probe=probe,
+        N=n,
+        probe_mask=spec.probe_mask,
+        smoothing_sigma=spec.gaussian_smoothing_sigma,
+        probe_trainable=spec.probe_trainable,
+    )([patches])
     _, amplitude_pred = PadAndDiffractLayer(h=n, w=n, pad=False, name="pred_amplitude")(illuminated)
     channels = FlatToChannelLayer(N=n, gridsize=spec.gridsize, name="pred_diff_channels")(amplitude_pred)
-    inverse = IntensityScaler_inv(log_scale=log_scale, log_scale_trainable=spec.intensity_scale_trainable,
-                                  name="intensity_scaler_inv")
+    inverse = IntensityScaler_inv(
+        log_scale=log_scale, log_scale_trainable=spec.intensity_scale_trainable, name="intensity_scaler_inv"
+    )
     tie_log_scale(scaler, inverse)
     scaled = inverse([channels])
     intensity = SquareLayer(name="pred_intensity")(scaled)
@@ -121,26 +130,32 @@ def relink_loaded(models: Dict[str, keras.Model]) -> Dict[str, keras.Model]:
     except ValueError:  # not a model built by build_models
         return models
     if "diffraction_to_obj" in models:
-        models["diffraction_to_obj"] = keras.Model(autoencoder.inputs, autoencoder.outputs[0],
-                                                   name="diffraction_to_obj")
+        models["diffraction_to_obj"] = keras.Model(
+            autoencoder.inputs, autoencoder.outputs[0], name="diffraction_to_obj"
+        )
     return models
 
 
-def compile_autoencoder(autoencoder: keras.Model, spec: ModelSpec, learning_rate: float = 1e-3,
-                        jit_compile: Any = "auto") -> keras.Model:
+def compile_autoencoder(
+    autoencoder: keras.Model, spec: ModelSpec, learning_rate: float = 1e-3, jit_compile: Any = "auto"
+) -> keras.Model:
     """Adam(1e-3), losses ``[real-space, MAE, Poisson NLL]`` weighted ``[realspace, mae, nll]``."""
     autoencoder.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=[RealspaceLoss(spec.probe_big, spec.tv_weight, spec.realspace_mae_weight), "mean_absolute_error",
-              negloglik],
+        loss=[
+            RealspaceLoss(spec.probe_big, spec.tv_weight, spec.realspace_mae_weight),
+            "mean_absolute_error",
+            negloglik,
+        ],
         loss_weights=[spec.realspace_weight, spec.mae_weight, spec.nll_weight],
         jit_compile=jit_compile,
     )
     return autoencoder
 
 
-def create_compiled_models(spec: ModelSpec, probe: Optional[Any] = None,
-                           jit_compile: Any = "auto") -> Tuple[keras.Model, keras.Model]:
+def create_compiled_models(
+    spec: ModelSpec, probe: Optional[Any] = None, jit_compile: Any = "auto"
+) -> Tuple[keras.Model, keras.Model]:
     """:func:`build_models` then :func:`compile_autoencoder`."""
     autoencoder, diffraction_to_obj = build_models(spec, probe)
     compile_autoencoder(autoencoder, spec, jit_compile=jit_compile)

@@ -15,8 +15,14 @@ import numpy as np
 from .atomic import Existing, atomic_write_bytes
 
 
-def png_bytes(image: np.ndarray, cmap: str = "gray", title: Optional[str] = None, colorbar: bool = True,
-              figsize: float = 8.0, robust: bool = True) -> bytes:
+def png_bytes(
+    image: np.ndarray,
+    cmap: str = "gray",
+    title: Optional[str] = None,
+    colorbar: bool = True,
+    figsize: float = 8.0,
+    robust: bool = True,
+) -> bytes:
     """Render a real 2-D array ``(H, W)`` as a PNG (``imshow`` with a colour bar); returns the file's bytes.
 
     With ``robust`` the colour range is the 1st–99th percentile of the finite, non-zero values (exact zeros are
@@ -28,8 +34,10 @@ def png_bytes(image: np.ndarray, cmap: str = "gray", title: Optional[str] = None
 
     image = np.squeeze(np.asarray(image))
     if image.ndim != 2 or np.iscomplexobj(image):
-        raise ValueError(f"an image must be a real 2-D array after squeezing; got shape {image.shape}, "
-                         f"dtype {image.dtype} (pass np.abs(x) or np.angle(x) for complex data)")
+        raise ValueError(
+            f"an image must be a real 2-D array after squeezing; got shape {image.shape}, "
+            f"dtype {image.dtype} (pass np.abs(x) or np.angle(x) for complex data)"
+        )
     figure = Figure(figsize=(figsize, figsize))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -52,8 +60,14 @@ def png_bytes(image: np.ndarray, cmap: str = "gray", title: Optional[str] = None
     return buffer.getvalue()
 
 
-def save_png(path: Union[str, Path], image: np.ndarray, cmap: str = "gray", title: Optional[str] = None,
-             existing: Existing = "backup", robust: bool = True) -> Path:
+def save_png(
+    path: Union[str, Path],
+    image: np.ndarray,
+    cmap: str = "gray",
+    title: Optional[str] = None,
+    existing: Existing = "backup",
+    robust: bool = True,
+) -> Path:
     """Write ``image`` ``(H, W)`` as a PNG at ``path``; an existing file is kept as a numbered backup by default."""
     return atomic_write_bytes(path, png_bytes(image, cmap=cmap, title=title, robust=robust), existing)
 

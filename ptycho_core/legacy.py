@@ -36,8 +36,20 @@ from .factory import build_models
 from .safe_pickle import ArchiveError, safe_load
 from .spec import ModelSpec, spec_from_legacy_params
 
-__all__ = ["ArchiveError", "MAX_MEMBER_BYTES", "MAX_RATIO", "MAX_TOTAL_BYTES", "MODEL_NAMES", "RATIO_MIN_BYTES",
-           "check_member", "load_legacy_archive", "open_zip", "read_manifest", "read_member", "read_pickles"]
+__all__ = [
+    "ArchiveError",
+    "MAX_MEMBER_BYTES",
+    "MAX_RATIO",
+    "MAX_TOTAL_BYTES",
+    "MODEL_NAMES",
+    "RATIO_MIN_BYTES",
+    "check_member",
+    "load_legacy_archive",
+    "open_zip",
+    "read_manifest",
+    "read_member",
+    "read_pickles",
+]
 
 MODEL_NAMES = ("autoencoder", "diffraction_to_obj")
 MAX_MEMBER_BYTES = 1 << 30
@@ -63,22 +75,29 @@ def check_member(info: zipfile.ZipInfo, where: str) -> None:
     name = info.filename
     parts = re.split(r"[\\/]", name)
     if not name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-        raise ArchiveError(f"{where}: member name {name!r} is absolute or climbs out of the archive with '..' "
-                           f"(path traversal): refused before reading anything. The file was crafted or damaged; "
-                           f"do not extract it, {_RESAVE}")
+        raise ArchiveError(
+            f"{where}: member name {name!r} is absolute or climbs out of the archive with '..' "
+            f"(path traversal): refused before reading anything. The file was crafted or damaged; "
+            f"do not extract it, {_RESAVE}"
+        )
     if info.flag_bits & 0x1:
-        raise ArchiveError(f"{where}: member {name!r} is encrypted, which model archives never are: refused; "
-                           f"{_RESAVE}")
+        raise ArchiveError(f"{where}: member {name!r} is encrypted, which model archives never are: refused; {_RESAVE}")
     if info.compress_type not in _COMPRESSIONS:
-        raise ArchiveError(f"{where}: member {name!r} uses unknown compression method {info.compress_type} "
-                           f"(corrupt directory entry): refused; {_RESAVE}")
+        raise ArchiveError(
+            f"{where}: member {name!r} uses unknown compression method {info.compress_type} "
+            f"(corrupt directory entry): refused; {_RESAVE}"
+        )
     if info.file_size > MAX_MEMBER_BYTES:
-        raise ArchiveError(f"{where}: member {name!r} declares {info.file_size} bytes uncompressed, above the "
-                           f"{MAX_MEMBER_BYTES}-byte limit (a zip bomb, a damaged directory, or not {_MODELS_DOC}): "
-                           f"refused before reading it")
+        raise ArchiveError(
+            f"{where}: member {name!r} declares {info.file_size} bytes uncompressed, above the "
+            f"{MAX_MEMBER_BYTES}-byte limit (a zip bomb, a damaged directory, or not {_MODELS_DOC}): "
+            f"refused before reading it"
+        )
     if info.file_size > RATIO_MIN_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-        raise ArchiveError(f"{where}: member {name!r} declares {info.file_size} bytes packed into "
-                           f"{info.compress_size} (ratio above {MAX_RATIO}): a zip bomb, refused before reading it")
+        raise ArchiveError(
+            f"{where}: member {name!r} declares {info.file_size} bytes packed into "
+            f"{info.compress_size} (ratio above {MAX_RATIO}): a zip bomb, refused before reading it"
+        )
 
 
 def _check_members(archive: zipfile.ZipFile, where: str) -> None:
@@ -88,13 +107,17 @@ def _check_members(archive: zipfile.ZipFile, where: str) -> None:
     for info in archive.infolist():
         check_member(info, where)
         if info.filename in seen:
-            raise ArchiveError(f"{where}: member {info.filename!r} appears twice (a crafted or damaged zip; "
-                               f"readers would disagree on which copy counts): refused; {_RESAVE}")
+            raise ArchiveError(
+                f"{where}: member {info.filename!r} appears twice (a crafted or damaged zip; "
+                f"readers would disagree on which copy counts): refused; {_RESAVE}"
+            )
         seen.add(info.filename)
         total += info.file_size
     if total > MAX_TOTAL_BYTES:
-        raise ArchiveError(f"{where}: members declare {total} bytes uncompressed in all, above the "
-                           f"{MAX_TOTAL_BYTES}-byte limit (a zip bomb or not {_MODELS_DOC}): refused before reading")
+        raise ArchiveError(
+            f"{where}: members declare {total} bytes uncompressed in all, above the "
+            f"{MAX_TOTAL_BYTES}-byte limit (a zip bomb or not {_MODELS_DOC}): refused before reading"
+        )
 
 
 def open_zip(source: Union[str, Path, bytes], where: str = "") -> zipfile.ZipFile:
@@ -114,8 +137,10 @@ def open_zip(source: Union[str, Path, bytes], where: str = "") -> zipfile.ZipFil
     except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise
     except Exception as exc:  # BadZipFile, EOFError, OSError from seeks into a damaged directory, ...
-        raise ArchiveError(f"{where} is not a zip archive (truncated, damaged, or not {_MODELS_DOC}): "
-                           f"{type(exc).__name__}: {exc}; {_RESAVE}") from exc
+        raise ArchiveError(
+            f"{where} is not a zip archive (truncated, damaged, or not {_MODELS_DOC}): "
+            f"{type(exc).__name__}: {exc}; {_RESAVE}"
+        ) from exc
     try:
         _check_members(archive, where)
     except BaseException:
@@ -135,8 +160,10 @@ def read_member(archive: zipfile.ZipFile, name: str, where: str = "") -> bytes:
     try:
         info = archive.getinfo(name)
     except KeyError as exc:
-        raise ArchiveError(f"{where} has no member {name!r} (members: {sorted(archive.namelist())[:12]}): "
-                           f"incomplete or not {_MODELS_DOC}") from exc
+        raise ArchiveError(
+            f"{where} has no member {name!r} (members: {sorted(archive.namelist())[:12]}): "
+            f"incomplete or not {_MODELS_DOC}"
+        ) from exc
     check_member(info, where)
     try:
         with archive.open(info) as handle:
@@ -144,8 +171,9 @@ def read_member(archive: zipfile.ZipFile, name: str, where: str = "") -> bytes:
     except Exception as exc:  # BadZipFile (CRC), zlib.error, EOFError, RuntimeError, NotImplementedError, OSError
         raise ArchiveError(f"{where}: member {name!r} is damaged ({type(exc).__name__}: {exc}); {_RESAVE}") from exc
     if len(data) != info.file_size:
-        raise ArchiveError(f"{where}: member {name!r} holds {len(data)} bytes but declares {info.file_size} "
-                           f"(damaged); {_RESAVE}")
+        raise ArchiveError(
+            f"{where}: member {name!r} holds {len(data)} bytes but declares {info.file_size} (damaged); {_RESAVE}"
+        )
     return data
 
 
@@ -165,13 +193,13 @@ def read_manifest(archive: zipfile.ZipFile, where: str) -> Dict[str, Any]:
             f"before its Keras 3 upgrade (TensorFlow < 2.18), which Keras 3 cannot read and this package does not "
             f"open. To convert it, with TensorFlow installed load it with tf.saved_model.load, copy its Conv2D "
             f"weights into a model built by PtychoPINN after the upgrade, and save that with "
-            f"ptycho.model_manager.save (writes model.keras); or retrain the model")
+            f"ptycho.model_manager.save (writes model.keras); or retrain the model"
+        )
     if "manifest.dill" not in names:
         raise ArchiveError(f"{where} has no manifest.dill: not {_MODELS_DOC} (members: {sorted(names)[:12]})")
     manifest = safe_load(read_member(archive, "manifest.dill", where), f"{where} member manifest.dill")
     if not isinstance(manifest, dict):
-        raise ArchiveError(f"{where}: manifest.dill holds a {type(manifest).__name__}, not a dict: not "
-                           f"{_MODELS_DOC}")
+        raise ArchiveError(f"{where}: manifest.dill holds a {type(manifest).__name__}, not a dict: not {_MODELS_DOC}")
     version = str(manifest.get("version", ""))
     torch_files = [n for n in names if n.endswith(".pth")]
     if "pytorch" in version or manifest.get("backend") == "pytorch" or torch_files:
@@ -179,11 +207,14 @@ def read_manifest(archive: zipfile.ZipFile, where: str) -> Dict[str, Any]:
             f"{where} was written by ptycho_torch, the original PtychoPINN's PyTorch backend (version {version!r}, "
             f"Lightning checkpoint {torch_files[0] if torch_files else 'model.pth'} inside); this loader "
             f"(Keras backend {keras.backend.backend()!r}) reads Keras and TensorFlow PtychoPINN archives only: "
-            f"open it with ptycho_torch, or train the model with this package")
+            f"open it with ptycho_torch, or train the model with this package"
+        )
     models = manifest.get("models")
     if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
-        raise ArchiveError(f"{where}: manifest.dill lists models {models!r}, expected a list of model names: "
-                           f"damaged or not {_MODELS_DOC}")
+        raise ArchiveError(
+            f"{where}: manifest.dill lists models {models!r}, expected a list of model names: "
+            f"damaged or not {_MODELS_DOC}"
+        )
     return manifest
 
 
@@ -202,8 +233,9 @@ def read_pickles(archive: zipfile.ZipFile, where: str, models: List[str]) -> Dic
         for member in (f"{model}/params.dill", f"{model}/custom_objects.dill"):
             value = safe_load(read_member(archive, member, where), f"{where} member {member}")
             if not isinstance(value, dict):
-                raise ArchiveError(f"{where}: {member} holds a {type(value).__name__}, expected a dict: damaged or "
-                                   f"not {_MODELS_DOC}")
+                raise ArchiveError(
+                    f"{where}: {member} holds a {type(value).__name__}, expected a dict: damaged or not {_MODELS_DOC}"
+                )
             out[member] = value
     return out
 
@@ -223,8 +255,9 @@ def conv_weights(model_keras: bytes, member: str) -> list:
     """
     with open_zip(model_keras, member) as inner:
         if "model.weights.h5" not in inner.namelist():
-            raise ArchiveError(f"{member} has no model.weights.h5 (members: {sorted(inner.namelist())}): not a "
-                               f"Keras 3 .keras file")
+            raise ArchiveError(
+                f"{member} has no model.weights.h5 (members: {sorted(inner.namelist())}): not a Keras 3 .keras file"
+            )
         weights = read_member(inner, "model.weights.h5", member)
     out = []
     try:
@@ -235,26 +268,32 @@ def conv_weights(model_keras: bytes, member: str) -> list:
                 out.append((np.asarray(group["0"][()]), np.asarray(group["1"][()])))
                 k += 1
     except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise ArchiveError(f"{member}: model.weights.h5 is not readable HDF5 ({type(exc).__name__}: {exc}); "
-                           f"{_RESAVE}") from exc
+        raise ArchiveError(
+            f"{member}: model.weights.h5 is not readable HDF5 ({type(exc).__name__}: {exc}); {_RESAVE}"
+        ) from exc
     return out
 
 
 def _set_conv_weights(model: keras.Model, weights: list, member: str) -> None:
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     if len(convs) != len(weights):
-        raise ArchiveError(f"{member} holds {len(weights)} Conv2D layers but the configuration in params.dill "
-                           f"builds {len(convs)}: the archive does not match its own parameters")
-    for layer, (kernel, bias) in zip(convs, weights):
+        raise ArchiveError(
+            f"{member} holds {len(weights)} Conv2D layers but the configuration in params.dill "
+            f"builds {len(convs)}: the archive does not match its own parameters"
+        )
+    for layer, (kernel, bias) in zip(convs, weights, strict=True):
         for what, value, variable in (("kernel", kernel, layer.kernel), ("bias", bias, layer.bias)):
             if tuple(variable.shape) != value.shape or not np.issubdtype(value.dtype, np.floating):
-                raise ArchiveError(f"{member}: {layer.name} {what} is {value.dtype} {value.shape}, expected "
-                                   f"float {tuple(variable.shape)}: the archive does not match its parameters")
+                raise ArchiveError(
+                    f"{member}: {layer.name} {what} is {value.dtype} {value.shape}, expected "
+                    f"float {tuple(variable.shape)}: the archive does not match its parameters"
+                )
         layer.set_weights([kernel, bias])
 
 
-def legacy_models(archive: zipfile.ZipFile, where: str, manifest: Mapping[str, Any]
-                  ) -> Tuple[Dict[str, keras.Model], Dict[str, Any]]:
+def legacy_models(
+    archive: zipfile.ZipFile, where: str, manifest: Mapping[str, Any]
+) -> Tuple[Dict[str, keras.Model], Dict[str, Any]]:
     """Rebuild the two models from an opened original archive whose manifest :func:`read_manifest` returned."""
     names = list(manifest["models"])
     if not set(MODEL_NAMES) <= set(names):
@@ -269,8 +308,9 @@ def legacy_models(archive: zipfile.ZipFile, where: str, manifest: Mapping[str, A
         raise ArchiveError(f"{where}: the probe in diffraction_to_obj/params.dill is not a complex array") from exc
     autoencoder, diffraction_to_obj = build_models(spec, probe=probe)
     member = "autoencoder/model.keras"
-    _set_conv_weights(autoencoder, conv_weights(read_member(archive, member, where), f"{where} member {member}"),
-                      member)
+    _set_conv_weights(
+        autoencoder, conv_weights(read_member(archive, member, where), f"{where} member {member}"), member
+    )
     return {"autoencoder": autoencoder, "diffraction_to_obj": diffraction_to_obj}, dict(params)
 
 

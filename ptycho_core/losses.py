@@ -24,11 +24,20 @@ class RealspaceLoss(keras.losses.Loss):
     float32 conversion drops the imaginary part); here it is taken explicitly.
     """
 
-    def __init__(self, probe_big: bool = True, tv_weight: float = 0.0, realspace_mae_weight: float = 0.0,
-                 name: str = "realspace_loss", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        probe_big: bool = True,
+        tv_weight: float = 0.0,
+        realspace_mae_weight: float = 0.0,
+        name: str = "realspace_loss",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, **kwargs)
-        self.probe_big, self.tv_weight, self.realspace_mae_weight = bool(probe_big), float(tv_weight), float(
-            realspace_mae_weight)
+        self.probe_big, self.tv_weight, self.realspace_mae_weight = (
+            bool(probe_big),
+            float(tv_weight),
+            float(realspace_mae_weight),
+        )
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         y_pred = ops.convert_to_tensor(y_pred)
@@ -39,10 +48,19 @@ class RealspaceLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         if self.tv_weight <= 0 and self.realspace_mae_weight <= 0:
             return ops.zeros_like(y_pred[:, 0, 0, 0])
-        value = physics_losses.realspace_loss(y_true, y_pred, probe_big=self.probe_big, tv_weight=self.tv_weight,
-                                              realspace_mae_weight=self.realspace_mae_weight)
+        value = physics_losses.realspace_loss(
+            y_true,
+            y_pred,
+            probe_big=self.probe_big,
+            tv_weight=self.tv_weight,
+            realspace_mae_weight=self.realspace_mae_weight,
+        )
         return ops.zeros_like(y_pred[:, 0, 0, 0]) + value
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "probe_big": self.probe_big, "tv_weight": self.tv_weight,
-                "realspace_mae_weight": self.realspace_mae_weight}
+        return {
+            **super().get_config(),
+            "probe_big": self.probe_big,
+            "tv_weight": self.tv_weight,
+            "realspace_mae_weight": self.realspace_mae_weight,
+        }

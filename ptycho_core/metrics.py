@@ -65,4 +65,4 @@ def aligned_correlation(image: np.ndarray, reference: np.ndarray, border: int = 
         image = image[border:-border, border:-border]
     row, col = best_shift(image, reference)
     h, w = image.shape
-    return pearson(image, np.asarray(reference)[row:row + h, col:col + w])
+    return pearson(image, np.asarray(reference)[row : row + h, col : col + w])

@@ -49,8 +49,10 @@ def _check_devices(devices: int, batch_size: int) -> int:
     if isinstance(devices, bool) or int(devices) != devices or devices < 1:
         raise ValueError(f"devices must be a positive integer; got {devices!r}")
     if batch_size % devices:
-        raise ValueError(f"batch_size {batch_size} does not split over {devices} devices; choose a batch size "
-                         f"that is a multiple of {devices} (the batch is the global batch, split between devices)")
+        raise ValueError(
+            f"batch_size {batch_size} does not split over {devices} devices; choose a batch size "
+            f"that is a multiple of {devices} (the batch is the global batch, split between devices)"
+        )
     return int(devices)
 
 
@@ -61,10 +63,23 @@ def split_for_devices(n: int, validation_split: float, devices: int) -> Tuple[in
     return n_train - n_train % devices, n_val - n_val % devices
 
 
-def train_models(spec: ModelSpec, probe: Optional[Any], x_scaled: np.ndarray, positions: np.ndarray, *,
-                 epochs: int, batch_size: int = 16, devices: int = 1, learning_rate: float = 1e-3,
-                 y_amplitude: Optional[np.ndarray] = None, validation_split: float = 0.05, shuffle: bool = True,
-                 seed: int = 0, verbose: int = 0, initial_weights: Optional[List[np.ndarray]] = None) -> Tuple[keras.Model, keras.Model, Dict[str, List[float]]]:
+def train_models(
+    spec: ModelSpec,
+    probe: Optional[Any],
+    x_scaled: np.ndarray,
+    positions: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int = 16,
+    devices: int = 1,
+    learning_rate: float = 1e-3,
+    y_amplitude: Optional[np.ndarray] = None,
+    validation_split: float = 0.05,
+    shuffle: bool = True,
+    seed: int = 0,
+    verbose: int = 0,
+    initial_weights: Optional[List[np.ndarray]] = None,
+) -> Tuple[keras.Model, keras.Model, Dict[str, List[float]]]:
     """Build ``(autoencoder, diffraction_to_obj)`` for ``spec`` and train on ``devices`` devices.
 
     Args:
@@ -90,25 +105,70 @@ def train_models(spec: ModelSpec, probe: Optional[Any], x_scaled: np.ndarray, po
         raise ValueError(f"{len(x_scaled)} samples are too few to train on {devices} devices")
     dropped = len(x_scaled) - n_train - n_val
     if dropped:
-        logger.warning("Dropped %d sample(s) so that the training and validation sets split evenly over %d "
-                       "devices", dropped, devices)
-    n_val_full = len(x_scaled) - (int(len(x_scaled) * (1 - validation_split)) if validation_split > 0
-                                  else len(x_scaled))
+        logger.warning(
+            "Dropped %d sample(s) so that the training and validation sets split evenly over %d devices",
+            dropped,
+            devices,
+        )
+    n_val_full = len(x_scaled) - (
+        int(len(x_scaled) * (1 - validation_split)) if validation_split > 0 else len(x_scaled)
+    )
     train_idx = np.arange(n_train)
     val_idx = np.arange(len(x_scaled) - n_val_full, len(x_scaled) - n_val_full + n_val)
     targets = make_targets(x_scaled, positions, y_amplitude)
     backend = keras.backend.backend()
     if devices == 1 or backend in ("jax", "tensorflow"):
-        return _fit_in_process(spec, probe, x_scaled, positions, targets, train_idx, val_idx, epochs=epochs,
-                               batch_size=int(batch_size), devices=devices, learning_rate=learning_rate,
-                               shuffle=shuffle, verbose=verbose, initial_weights=initial_weights)
-    return _fit_torch_ddp(spec, probe, x_scaled, positions, targets, train_idx, val_idx, epochs=epochs,
-                          batch_size=int(batch_size), devices=devices, learning_rate=learning_rate, shuffle=shuffle,
-                          seed=seed, initial_weights=initial_weights)
+        return _fit_in_process(
+            spec,
+            probe,
+            x_scaled,
+            positions,
+            targets,
+            train_idx,
+            val_idx,
+            epochs=epochs,
+            batch_size=int(batch_size),
+            devices=devices,
+            learning_rate=learning_rate,
+            shuffle=shuffle,
+            verbose=verbose,
+            initial_weights=initial_weights,
+        )
+    return _fit_torch_ddp(
+        spec,
+        probe,
+        x_scaled,
+        positions,
+        targets,
+        train_idx,
+        val_idx,
+        epochs=epochs,
+        batch_size=int(batch_size),
+        devices=devices,
+        learning_rate=learning_rate,
+        shuffle=shuffle,
+        seed=seed,
+        initial_weights=initial_weights,
+    )
 
 
-def _fit_in_process(spec, probe, x, positions, targets, train_idx, val_idx, *, epochs, batch_size, devices,
-                    learning_rate, shuffle, verbose, initial_weights):
+def _fit_in_process(
+    spec,
+    probe,
+    x,
+    positions,
+    targets,
+    train_idx,
+    val_idx,
+    *,
+    epochs,
+    batch_size,
+    devices,
+    learning_rate,
+    shuffle,
+    verbose,
+    initial_weights,
+):
     """Single device, JAX ``DataParallel`` or TF ``MirroredStrategy``: build inside the scope, then ``fit``."""
     backend = keras.backend.backend()
     if devices == 1:
@@ -125,18 +185,39 @@ def _fit_in_process(spec, probe, x, positions, targets, train_idx, val_idx, *, e
         validation = None
         if len(val_idx):
             validation = ([x[val_idx], positions[val_idx]], [t[val_idx] for t in targets])
-        history = autoencoder.fit([x[train_idx], positions[train_idx]], [t[train_idx] for t in targets],
-                                  batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=shuffle,
-                                  validation_data=validation,
-                                  callbacks=default_callbacks(validation is not None, verbose, epochs))
+        history = autoencoder.fit(
+            [x[train_idx], positions[train_idx]],
+            [t[train_idx] for t in targets],
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            shuffle=shuffle,
+            validation_data=validation,
+            callbacks=default_callbacks(validation is not None, verbose, epochs),
+        )
     return autoencoder, diffraction_to_obj, dict(history.history)
 
 
 # ----------------------------------------------------------------------------------------------- torch DDP
 
 
-def _fit_torch_ddp(spec, probe, x, positions, targets, train_idx, val_idx, *, epochs, batch_size, devices,
-                   learning_rate, shuffle, seed, initial_weights):
+def _fit_torch_ddp(
+    spec,
+    probe,
+    x,
+    positions,
+    targets,
+    train_idx,
+    val_idx,
+    *,
+    epochs,
+    batch_size,
+    devices,
+    learning_rate,
+    shuffle,
+    seed,
+    initial_weights,
+):
     """Spawn ``devices`` ranks that train with DDP; rank 0 writes weights and history, loaded here."""
     with tempfile.TemporaryDirectory(prefix="ptychopinn-ddp-") as tmp:
         folder = Path(tmp)
@@ -147,8 +228,15 @@ def _fit_torch_ddp(spec, probe, x, positions, targets, train_idx, val_idx, *, ep
             np.save(folder / "probe.npy", np.asarray(probe))
         if initial_weights is not None:
             np.savez(folder / "initial_weights.npz", *[np.asarray(w) for w in initial_weights])
-        job = {"spec": spec, "epochs": int(epochs), "batch_size": batch_size, "learning_rate": learning_rate,
-               "shuffle": bool(shuffle), "seed": int(seed), "n_targets": len(targets)}
+        job = {
+            "spec": spec,
+            "epochs": int(epochs),
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "shuffle": bool(shuffle),
+            "seed": int(seed),
+            "n_targets": len(targets),
+        }
         (folder / "job.pickle").write_bytes(pickle.dumps(job))  # read back only by the ranks started here
         _bp.torch_run_ranks(__name__, [str(folder)], devices)
         autoencoder, diffraction_to_obj = build_models(spec, probe)
@@ -186,7 +274,7 @@ def _torch_rank(folder: str, rank: int, world_size: int) -> None:
     log = LossLogger(job["epochs"])
 
     def step_losses(idx: np.ndarray, train: bool) -> Dict[str, float]:
-        mine = idx[rank * len(idx) // world_size:(rank + 1) * len(idx) // world_size]
+        mine = idx[rank * len(idx) // world_size : (rank + 1) * len(idx) // world_size]
         inputs = [keras.ops.convert_to_tensor(x[mine]), keras.ops.convert_to_tensor(positions[mine])]
         y = [keras.ops.convert_to_tensor(t[mine]) for t in targets]
         if train:
@@ -222,7 +310,7 @@ def _epoch(order: np.ndarray, batch: int, step) -> Dict[str, float]:
     totals: Dict[str, float] = {}
     count = 0
     for start in range(0, len(order), batch):
-        idx = order[start:start + batch]
+        idx = order[start : start + batch]
         for key, value in step(idx).items():
             totals[key] = totals.get(key, 0.0) + value * len(idx)
         count += len(idx)

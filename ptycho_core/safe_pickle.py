@@ -56,9 +56,11 @@ def _to_numpy(value, *args, **kwargs):
 
 
 try:  # NumPy >= 2
-    from numpy._core.multiarray import _reconstruct, scalar as _scalar
+    from numpy._core.multiarray import _reconstruct
+    from numpy._core.multiarray import scalar as _scalar
 except ImportError:  # pragma: no cover - NumPy 1.x
-    from numpy.core.multiarray import _reconstruct, scalar as _scalar
+    from numpy.core.multiarray import _reconstruct
+    from numpy.core.multiarray import scalar as _scalar
 
 _ALLOWED = {
     ("builtins", "set"): set,
@@ -99,8 +101,17 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def _dill_type(name: str):
-    safe = {"ComplexType": complex, "FloatType": float, "IntType": int, "ListType": list, "DictType": dict,
-            "TupleType": tuple, "StringType": str, "BooleanType": bool, "NoneType": type(None)}
+    safe = {
+        "ComplexType": complex,
+        "FloatType": float,
+        "IntType": int,
+        "ListType": list,
+        "DictType": dict,
+        "TupleType": tuple,
+        "StringType": str,
+        "BooleanType": bool,
+        "NoneType": type(None),
+    }
     if name not in safe:
         raise UnsafeArchiveError(f"dill type {name!r} is not plain data: refused")
     return safe[name]

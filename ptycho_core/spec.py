@@ -84,14 +84,14 @@ class ModelSpec:
         """Canvas size ``P = N + (gridsize-1)·offset + max_position_jitter``."""
         return self.N + (self.gridsize - 1) * self.offset + self.max_position_jitter
 
-    def replace(self, **changes: Any) -> "ModelSpec":
+    def replace(self, **changes: Any) -> ModelSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], strict: bool = False) -> "ModelSpec":
+    def from_dict(cls, values: Mapping[str, Any], strict: bool = False) -> ModelSpec:
         """Build from a mapping; unknown keys raise with ``strict``, else are ignored."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - names
@@ -115,16 +115,25 @@ def spec_from_legacy_params(params: Mapping[str, Any], **overrides: Any) -> Mode
         nphotons = float(get("nphotons", 1e9))
         scale = float(np.float32(np.sqrt(np.float32(nphotons)) / (size / 2)))
     values = dict(
-        N=size, gridsize=int(get("gridsize", 2)), n_filters_scale=int(get("n_filters_scale", 2)),
-        object_big=bool(get("object.big", True)), probe_big=bool(get("probe.big", False)),
-        pad_object=bool(get("pad_object", True)), probe_mask=bool(get("probe.mask", True)),
+        N=size,
+        gridsize=int(get("gridsize", 2)),
+        n_filters_scale=int(get("n_filters_scale", 2)),
+        object_big=bool(get("object.big", True)),
+        probe_big=bool(get("probe.big", False)),
+        pad_object=bool(get("pad_object", True)),
+        probe_mask=bool(get("probe.mask", True)),
         amp_activation=str(get("amp_activation", "sigmoid")),
-        gaussian_smoothing_sigma=float(get("gaussian_smoothing_sigma", 0.0)), offset=int(get("offset", 4)),
-        max_position_jitter=int(get("max_position_jitter", 10)), intensity_scale=float(np.asarray(scale)),
+        gaussian_smoothing_sigma=float(get("gaussian_smoothing_sigma", 0.0)),
+        offset=int(get("offset", 4)),
+        max_position_jitter=int(get("max_position_jitter", 10)),
+        intensity_scale=float(np.asarray(scale)),
         intensity_scale_trainable=bool(get("intensity_scale.trainable", False)),
-        probe_trainable=bool(get("probe.trainable", False)), mae_weight=float(get("mae_weight", 0.0)),
-        nll_weight=float(get("nll_weight", 1.0)), realspace_weight=float(get("realspace_weight", 0.0)),
-        realspace_mae_weight=float(get("realspace_mae_weight", 0.0)), tv_weight=float(get("tv_weight", 0.0)),
+        probe_trainable=bool(get("probe.trainable", False)),
+        mae_weight=float(get("mae_weight", 0.0)),
+        nll_weight=float(get("nll_weight", 1.0)),
+        realspace_weight=float(get("realspace_weight", 0.0)),
+        realspace_mae_weight=float(get("realspace_mae_weight", 0.0)),
+        tv_weight=float(get("tv_weight", 0.0)),
         init_seed=None if get("init_seed") is None else int(get("init_seed")),
     )
     values.update(overrides)

@@ -34,8 +34,7 @@ Predict = Callable[[np.ndarray, np.ndarray], Any]
 def _check_groups(groups: Any, n_patterns: int) -> np.ndarray:
     g = np.asarray(groups)
     if g.ndim != 2 or not np.issubdtype(g.dtype, np.integer) or g.shape[0] < 1 or g.shape[1] < 1:
-        raise ValueError(f"groups must be a non-empty (B, C) integer array of pattern indices; got {g.dtype} "
-                         f"{g.shape}")
+        raise ValueError(f"groups must be a non-empty (B, C) integer array of pattern indices; got {g.dtype} {g.shape}")
     if g.min() < 0 or g.max() >= n_patterns:
         raise ValueError(f"groups index patterns {g.min()}..{g.max()} but there are {n_patterns} patterns")
     return g
@@ -44,17 +43,23 @@ def _check_groups(groups: Any, n_patterns: int) -> np.ndarray:
 def _check_rows(rows: np.ndarray, patterns: np.ndarray) -> None:
     """Refuse complex, non-finite or negative amplitudes; ``patterns[i]`` is the index of row ``i``."""
     if np.iscomplexobj(rows):
-        raise ValueError(f"diffraction must be real amplitudes; got {rows.dtype} (pass np.abs of the complex "
-                         "field, or the square root of measured counts)")
+        raise ValueError(
+            f"diffraction must be real amplitudes; got {rows.dtype} (pass np.abs of the complex "
+            "field, or the square root of measured counts)"
+        )
     bad = ~np.isfinite(rows)
     if bad.any():
         pattern = int(patterns[np.flatnonzero(bad.reshape(len(rows), -1).any(axis=1))[0]])
-        raise ValueError(f"diffraction pattern {pattern} contains NaN or inf; repair it (e.g. inpaint bad pixels "
-                         "or set them to 0) or drop that scan point")
+        raise ValueError(
+            f"diffraction pattern {pattern} contains NaN or inf; repair it (e.g. inpaint bad pixels "
+            "or set them to 0) or drop that scan point"
+        )
     if rows.min(initial=0) < 0:
         pattern = int(patterns[np.flatnonzero((rows < 0).reshape(len(rows), -1).any(axis=1))[0]])
-        raise ValueError(f"diffraction pattern {pattern} has negative values; diffraction must be amplitudes "
-                         "(square roots of non-negative counts)")
+        raise ValueError(
+            f"diffraction pattern {pattern} has negative values; diffraction must be amplitudes "
+            "(square roots of non-negative counts)"
+        )
 
 
 def rows_per_chunk(pattern_shape: tuple, channels: int = 1, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
@@ -63,8 +68,9 @@ def rows_per_chunk(pattern_shape: tuple, channels: int = 1, chunk_bytes: int = D
     return max(1, int(chunk_bytes) // max(1, per_group))
 
 
-def grouped_normalization_factor(reader: Any, groups: Any, size: int,
-                                 chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> np.float32:
+def grouped_normalization_factor(
+    reader: Any, groups: Any, size: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES
+) -> np.float32:
     """Normalisation factor of the grouped patterns, read from ``reader`` in chunks.
 
     Args:
@@ -97,10 +103,20 @@ def grouped_normalization_factor(reader: Any, groups: Any, size: int,
     return factor_for_energy(total, g.size, size)
 
 
-def reconstruct_streaming(predict: Predict, reader: Any, groups: Any, global_offsets: Any, local_offsets: Any, *,
-                          intensity_scale: float, M: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-                          batch_size: int = 64, factor: Optional[float] = None,
-                          progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+def reconstruct_streaming(
+    predict: Predict,
+    reader: Any,
+    groups: Any,
+    global_offsets: Any,
+    local_offsets: Any,
+    *,
+    intensity_scale: float,
+    M: int,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    batch_size: int = 64,
+    factor: Optional[float] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> np.ndarray:
     """Predict and stitch the object of a scan whose patterns are read from ``reader`` a chunk at a time.
 
     Args:
@@ -123,8 +139,10 @@ def reconstruct_streaming(predict: Predict, reader: Any, groups: Any, global_off
     """
     n, size = int(reader.shape[0]), int(reader.shape[-1])
     if len(reader.shape) != 3 or reader.shape[1] != reader.shape[2]:
-        raise ValueError(f"diffraction must be square patterns (n, N, N); got shape {tuple(reader.shape)} "
-                         "(crop or pad them to N x N)")
+        raise ValueError(
+            f"diffraction must be square patterns (n, N, N); got shape {tuple(reader.shape)} "
+            "(crop or pad them to N x N)"
+        )
     g = _check_groups(groups, n)
     B, C = g.shape
     local = np.asarray(local_offsets)

@@ -42,8 +42,11 @@ class LossLogger(keras.callbacks.Callback):
         self.epochs = epochs
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        shown = ", ".join(f"{key}={float(value):.6g}" for key, value in sorted((logs or {}).items())
-                          if key == "loss" or key == "val_loss" or key.endswith("_loss"))
+        shown = ", ".join(
+            f"{key}={float(value):.6g}"
+            for key, value in sorted((logs or {}).items())
+            if key == "loss" or key == "val_loss" or key.endswith("_loss")
+        )
         total = f"/{self.epochs}" if self.epochs else ""
         logger.info("epoch %d%s: %s", epoch + 1, total, shown)
 
@@ -54,8 +57,11 @@ def make_targets(x_scaled: np.ndarray, positions: np.ndarray, y_amplitude: Optio
     if y_amplitude is None:
         y_centered = np.ones(x_scaled.shape[:3] + (1,), np.float32)
     else:
-        y_centered = np.asarray(ops.convert_to_numpy(center_channels(np.asarray(y_amplitude, np.float32),
-                                                                    np.asarray(positions, np.float32))))[..., :1]
+        y_centered = np.asarray(
+            ops.convert_to_numpy(
+                center_channels(np.asarray(y_amplitude, np.float32), np.asarray(positions, np.float32))
+            )
+        )[..., :1]
     return [y_centered, x_scaled, np.square(x_scaled)]
 
 
@@ -72,8 +78,16 @@ def _check_inputs(x_scaled: np.ndarray, positions: np.ndarray) -> None:
 class PtychoBatches(keras.utils.PyDataset):
     """Batches ``((X·s, positions), targets)`` built on the fly; reshuffled every epoch (seeded)."""
 
-    def __init__(self, x_scaled: np.ndarray, positions: np.ndarray, y_amplitude: Optional[np.ndarray],
-                 batch_size: int, shuffle: bool = True, seed: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        x_scaled: np.ndarray,
+        positions: np.ndarray,
+        y_amplitude: Optional[np.ndarray],
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.x, self.positions, self.y = x_scaled, positions, y_amplitude
         self.batch_size, self.shuffle = int(batch_size), shuffle
@@ -96,22 +110,37 @@ class PtychoBatches(keras.utils.PyDataset):
             self._rng.shuffle(self._order)
 
 
-def default_callbacks(has_validation: bool, verbose: int, epochs: Optional[int] = None
-                      ) -> List[keras.callbacks.Callback]:
+def default_callbacks(
+    has_validation: bool, verbose: int, epochs: Optional[int] = None
+) -> List[keras.callbacks.Callback]:
     """The original's schedule: ReduceLROnPlateau on val_loss (if validating) and EarlyStopping on loss."""
     callbacks: List[keras.callbacks.Callback] = []
     if has_validation:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2,
-                                                           min_lr=1e-4, verbose=1 if verbose else 0))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=0.5, patience=2, min_lr=1e-4, verbose=1 if verbose else 0
+            )
+        )
     callbacks.append(keras.callbacks.EarlyStopping(monitor="loss", patience=3))
     callbacks.append(LossLogger(epochs))
     return callbacks
 
 
-def train(autoencoder: keras.Model, x_scaled: np.ndarray, positions: np.ndarray, *, epochs: int,
-          batch_size: int = 16, y_amplitude: Optional[np.ndarray] = None, validation_split: float = 0.05,
-          verbose: int = 1, streaming_threshold: int = STREAMING_THRESHOLD, shuffle: bool = True,
-          callbacks: Sequence[keras.callbacks.Callback] = (), seed: int = 0) -> Dict[str, List[float]]:
+def train(
+    autoencoder: keras.Model,
+    x_scaled: np.ndarray,
+    positions: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int = 16,
+    y_amplitude: Optional[np.ndarray] = None,
+    validation_split: float = 0.05,
+    verbose: int = 1,
+    streaming_threshold: int = STREAMING_THRESHOLD,
+    shuffle: bool = True,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    seed: int = 0,
+) -> Dict[str, List[float]]:
     """Fit a compiled autoencoder; returns the Keras history dict (``loss``, per-output losses, ``val_*``).
 
     Args:
@@ -133,13 +162,19 @@ def train(autoencoder: keras.Model, x_scaled: np.ndarray, positions: np.ndarray,
     n = len(x_scaled)
     if n > streaming_threshold:
         data = PtychoBatches(x_scaled, positions, y_amplitude, batch_size, shuffle=shuffle, seed=seed)
-        history = autoencoder.fit(data, epochs=epochs, verbose=verbose,
-                                  callbacks=default_callbacks(False, verbose, epochs) + list(callbacks))
+        history = autoencoder.fit(
+            data, epochs=epochs, verbose=verbose, callbacks=default_callbacks(False, verbose, epochs) + list(callbacks)
+        )
         return dict(history.history)
     has_validation = validation_split > 0 and n - int(n * (1 - validation_split)) > 0
     history = autoencoder.fit(
-        [x_scaled, positions], make_targets(x_scaled, positions, y_amplitude), batch_size=int(batch_size),
-        epochs=epochs, verbose=verbose, shuffle=shuffle, validation_split=validation_split if has_validation else 0.0,
+        [x_scaled, positions],
+        make_targets(x_scaled, positions, y_amplitude),
+        batch_size=int(batch_size),
+        epochs=epochs,
+        verbose=verbose,
+        shuffle=shuffle,
+        validation_split=validation_split if has_validation else 0.0,
         callbacks=default_callbacks(has_validation, verbose, epochs) + list(callbacks),
     )
     return dict(history.history)

@@ -35,18 +35,23 @@ def installed_backends() -> List[str]:
 
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--backend", default=argparse.SUPPRESS,
-                        help="Keras backend for this run: torch, tensorflow or jax (default: $KERAS_BACKEND, "
-                             "else Keras' default)")
+    common.add_argument(
+        "--backend",
+        default=argparse.SUPPRESS,
+        help="Keras backend for this run: torch, tensorflow or jax (default: $KERAS_BACKEND, else Keras' default)",
+    )
     common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output")
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = argparse.ArgumentParser(prog="ptychopinn", parents=[common],
-                                     description="PtychoPINN on Keras 3: ptychographic reconstruction with a "
-                                                 "physics-informed network, on torch, tensorflow or jax.")
+    parser = argparse.ArgumentParser(
+        prog="ptychopinn",
+        parents=[common],
+        description="PtychoPINN on Keras 3: ptychographic reconstruction with a "
+        "physics-informed network, on torch, tensorflow or jax.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -57,23 +62,34 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--N", type=int, default=64, help="pattern size in pixels, a multiple of 4 (default 64)")
         p.add_argument("--n-positions", type=int, default=300, help="number of scan points (default 300)")
         p.add_argument("--nphotons", type=float, default=1e9, help="photons per pattern (default 1e9)")
-        p.add_argument("--object", dest="object_kind", choices=("lines", "grf"), default="lines",
-                       help="simulated object (default lines)")
-        p.add_argument("--scan", choices=("raster", "spiral", "random"), default="raster",
-                       help="scan pattern (default raster)")
+        p.add_argument(
+            "--object",
+            dest="object_kind",
+            choices=("lines", "grf"),
+            default="lines",
+            help="simulated object (default lines)",
+        )
+        p.add_argument(
+            "--scan", choices=("raster", "spiral", "random"), default="raster", help="scan pattern (default raster)"
+        )
 
     def training_options(p: argparse.ArgumentParser, epochs: int) -> None:
         p.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
         p.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
         p.add_argument("--gridsize", type=int, default=1, choices=(1, 2, 3), help="patterns per group (side)")
         p.add_argument("--n-filters-scale", type=int, default=1, help="network width multiplier (default 1)")
-        p.add_argument("--devices", type=int, default=1,
-                       help="data-parallel training on this many devices (GPUs; without GPUs, CPU devices); "
-                            "--batch-size is the global batch and must be a multiple (default 1)")
+        p.add_argument(
+            "--devices",
+            type=int,
+            default=1,
+            help="data-parallel training on this many devices (GPUs; without GPUs, CPU devices); "
+            "--batch-size is the global batch and must be a multiple (default 1)",
+        )
 
     p = add("demo", "simulate → train → reconstruct → images, on a small built-in simulation")
-    p.add_argument("--out", type=Path, default=Path("ptychopinn-demo"), help="output folder (default "
-                   "./ptychopinn-demo)")
+    p.add_argument(
+        "--out", type=Path, default=Path("ptychopinn-demo"), help="output folder (default ./ptychopinn-demo)"
+    )
     simulation_options(p)
     training_options(p, epochs=16)
     p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
@@ -89,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-data", type=Path, default=None, help="optional NPZ evaluated after training")
     p.add_argument("--n-groups", type=int, default=None, help="training groups (default: one per scan point)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and batch order (default 0)")
-    p.add_argument("--nphotons", type=float, default=None,
-                   help="photons per pattern (default: the NPZ metadata, else 1e9)")
+    p.add_argument(
+        "--nphotons", type=float, default=None, help="photons per pattern (default: the NPZ metadata, else 1e9)"
+    )
     training_options(p, epochs=8)
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle (atomically)")
 
@@ -100,9 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--M", type=int, default=20, help="central crop of each patch used for stitching (default 20)")
     p.add_argument("--batch-size", type=int, default=64, help="patterns per prediction batch (default 64)")
-    p.add_argument("--stream", choices=("auto", "on", "off"), default="auto",
-                   help="read, predict and stitch the patterns a chunk at a time so memory does not grow with "
-                        "their number (default auto: when diff3d is over 1 GiB)")
+    p.add_argument(
+        "--stream",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="read, predict and stitch the patterns a chunk at a time so memory does not grow with "
+        "their number (default auto: when diff3d is over 1 GiB)",
+    )
     p.add_argument("--chunk-mb", type=int, default=64, help="MiB of patterns per streamed chunk (default 64)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
 
@@ -129,17 +150,21 @@ def _select_backend(args: argparse.Namespace) -> None:
         # Keras would default to tensorflow even where only torch or jax is installed: take one that is.
         available = installed_backends()
         if not available:
-            raise SystemExit(_fail("no Keras backend is installed; install one with `pip install "
-                                   "'ptychopinn[torch]'` (or [tensorflow], [jax])"))
+            raise SystemExit(
+                _fail(
+                    "no Keras backend is installed; install one with `pip install "
+                    "'ptychopinn[torch]'` (or [tensorflow], [jax])"
+                )
+            )
         backend = available[0] if "tensorflow" not in available else "tensorflow"
     if backend not in BACKENDS:
         raise SystemExit(_fail(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"))
     if importlib.util.find_spec(_BACKEND_MODULES[backend]) is None:
-        raise SystemExit(_fail(f"backend {backend!r} is not installed; install it with "
-                               f"`pip install 'ptychopinn[{backend}]'`"))
+        raise SystemExit(
+            _fail(f"backend {backend!r} is not installed; install it with `pip install 'ptychopinn[{backend}]'`")
+        )
     if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") != backend:
-        raise SystemExit(_fail("the backend cannot change after Keras was imported; run the command in a new "
-                               "process"))
+        raise SystemExit(_fail("the backend cannot change after Keras was imported; run the command in a new process"))
     os.environ["KERAS_BACKEND"] = backend
 
 
@@ -193,10 +218,15 @@ def _info() -> Dict[str, Any]:
             import jax
 
             devices = [str(d) for d in jax.devices()]
-    except Exception as exc:  # noqa: BLE001 - informational only
+    except Exception as exc:
         devices = [f"(could not list devices: {exc})"]
-    return {"backend": backend, "installed_backends": installed_backends(), "devices": devices,
-            "versions": versions, "python": sys.version.split()[0]}
+    return {
+        "backend": backend,
+        "installed_backends": installed_backends(),
+        "devices": devices,
+        "versions": versions,
+        "python": sys.version.split()[0],
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -215,11 +245,20 @@ def run(args: argparse.Namespace) -> int:
             raise jobs.UserError(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
         missing = [b for b in backends if b not in installed_backends()]
         if missing:
-            raise jobs.UserError(f"backend(s) {missing} not installed; install with `pip install "
-                                 f"'ptychopinn[{','.join(missing)}]'` or leave them out of --backends")
-        table = compare_backends(backends, bundle=args.bundle, data=args.data, train_steps=args.train_steps,
-                                 n_patterns=args.n_patterns, rtol=args.rtol, report=report,
-                                 perturb_backend=args.perturb_backend)
+            raise jobs.UserError(
+                f"backend(s) {missing} not installed; install with `pip install "
+                f"'ptychopinn[{','.join(missing)}]'` or leave them out of --backends"
+            )
+        table = compare_backends(
+            backends,
+            bundle=args.bundle,
+            data=args.data,
+            train_steps=args.train_steps,
+            n_patterns=args.n_patterns,
+            rtol=args.rtol,
+            report=report,
+            perturb_backend=args.perturb_backend,
+        )
         print(format_table(table))
         if args.json:
             from ptycho_core.atomic import atomic_write_bytes
@@ -236,32 +275,80 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(_info(), indent=1))
         return 0
     if command == "simulate":
-        jobs.simulate(args.out, seed=args.seed, N=args.N, n_positions=args.n_positions, nphotons=args.nphotons,
-                      object_kind=args.object_kind, scan=args.scan, overwrite=args.overwrite, report=report)
+        jobs.simulate(
+            args.out,
+            seed=args.seed,
+            N=args.N,
+            n_positions=args.n_positions,
+            nphotons=args.nphotons,
+            object_kind=args.object_kind,
+            scan=args.scan,
+            overwrite=args.overwrite,
+            report=report,
+        )
         return 0
     if command == "train":
         with _silenced(quiet):
-            jobs.train(args.data, args.out, test_data=args.test_data, epochs=args.epochs,
-                       batch_size=args.batch_size, gridsize=args.gridsize, n_groups=args.n_groups,
-                       n_filters_scale=args.n_filters_scale, nphotons=args.nphotons, seed=args.seed,
-                       devices=args.devices, overwrite=args.overwrite, report=report)
+            jobs.train(
+                args.data,
+                args.out,
+                test_data=args.test_data,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                gridsize=args.gridsize,
+                n_groups=args.n_groups,
+                n_filters_scale=args.n_filters_scale,
+                nphotons=args.nphotons,
+                seed=args.seed,
+                devices=args.devices,
+                overwrite=args.overwrite,
+                report=report,
+            )
         return 0
     if command == "reconstruct":
         with _silenced(quiet):
-            jobs.reconstruct(args.bundle, args.data, args.out, M=args.M, batch_size=args.batch_size,
-                             stream=args.stream, chunk_mb=args.chunk_mb, overwrite=args.overwrite, report=report)
+            jobs.reconstruct(
+                args.bundle,
+                args.data,
+                args.out,
+                M=args.M,
+                batch_size=args.batch_size,
+                stream=args.stream,
+                chunk_mb=args.chunk_mb,
+                overwrite=args.overwrite,
+                report=report,
+            )
         return 0
     if command == "demo":
         out = Path(args.out)
         data = out / "data.npz"
         with _silenced(quiet):
-            jobs.simulate(data, seed=args.seed, N=args.N, n_positions=args.n_positions, nphotons=args.nphotons,
-                          object_kind=args.object_kind, scan=args.scan, overwrite=args.overwrite, report=report)
-            jobs.train(data, out / "model", epochs=args.epochs, batch_size=args.batch_size,
-                       gridsize=args.gridsize, n_filters_scale=args.n_filters_scale, seed=args.seed,
-                       devices=args.devices, overwrite=args.overwrite, report=report)
-            result = jobs.reconstruct(out / "model", data, out / "reconstruction", overwrite=args.overwrite,
-                                      report=report)
+            jobs.simulate(
+                data,
+                seed=args.seed,
+                N=args.N,
+                n_positions=args.n_positions,
+                nphotons=args.nphotons,
+                object_kind=args.object_kind,
+                scan=args.scan,
+                overwrite=args.overwrite,
+                report=report,
+            )
+            jobs.train(
+                data,
+                out / "model",
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                gridsize=args.gridsize,
+                n_filters_scale=args.n_filters_scale,
+                seed=args.seed,
+                devices=args.devices,
+                overwrite=args.overwrite,
+                report=report,
+            )
+            result = jobs.reconstruct(
+                out / "model", data, out / "reconstruction", overwrite=args.overwrite, report=report
+            )
         print(f"images: {result['amplitude_png']} and {Path(result['out']) / 'reconstructed_phase.png'}")
         if "amplitude_correlation" in result:
             print(f"amplitude correlation with the true object: {result['amplitude_correlation']:.3f}")

@@ -33,8 +33,9 @@ Report = Callable[[str], None]
 def _run_worker(backend: str, arguments: List[str]) -> float:
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "ptychopinn.compare", *arguments], env=env, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ptychopinn.compare", *arguments], env=env, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"the {backend} worker failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     return time.perf_counter() - started
@@ -46,10 +47,16 @@ def _relative(a: np.ndarray, b: np.ndarray) -> Dict[str, float]:
     return {"max_abs": difference, "max_rel": difference / scale if scale > 0 else difference}
 
 
-def compare_backends(backends: Sequence[str], bundle: Optional[Path] = None, data: Optional[Path] = None,
-                     train_steps: int = 0, n_patterns: int = 32, rtol: float = 1e-4,
-                     report: Report = lambda message: None, perturb_backend: Optional[str] = None
-                     ) -> Dict[str, Any]:
+def compare_backends(
+    backends: Sequence[str],
+    bundle: Optional[Path] = None,
+    data: Optional[Path] = None,
+    train_steps: int = 0,
+    n_patterns: int = 32,
+    rtol: float = 1e-4,
+    report: Report = lambda message: None,
+    perturb_backend: Optional[str] = None,
+) -> Dict[str, Any]:
     """Run every backend on the same bundle and data; returns the comparison table (JSON-ready dict).
 
     Keys: ``backends``, ``seconds`` (wall time per backend, worker start-up included), ``pairs`` (one row per
@@ -66,8 +73,18 @@ def compare_backends(backends: Sequence[str], bundle: Optional[Path] = None, dat
             report(f"preparing the built-in case under {backends[0]} ...")
             prepared_data = work / "data.npz"
             prepared_bundle = work / "bundle"
-            _run_worker(backends[0], ["--prepare", "--bundle", str(prepared_bundle), "--data", str(prepared_data),
-                                      "--n-patterns", str(n_patterns)])
+            _run_worker(
+                backends[0],
+                [
+                    "--prepare",
+                    "--bundle",
+                    str(prepared_bundle),
+                    "--data",
+                    str(prepared_data),
+                    "--n-patterns",
+                    str(n_patterns),
+                ],
+            )
             bundle = bundle or prepared_bundle
             data = data or prepared_data
         seconds: Dict[str, float] = {}
@@ -75,8 +92,18 @@ def compare_backends(backends: Sequence[str], bundle: Optional[Path] = None, dat
         for backend in backends:
             report(f"running {backend} ...")
             out = work / f"{backend}.npz"
-            arguments = ["--bundle", str(bundle), "--data", str(data), "--out", str(out), "--n-patterns",
-                         str(n_patterns), "--train-steps", str(train_steps)]
+            arguments = [
+                "--bundle",
+                str(bundle),
+                "--data",
+                str(data),
+                "--out",
+                str(out),
+                "--n-patterns",
+                str(n_patterns),
+                "--train-steps",
+                str(train_steps),
+            ]
             if perturb_backend == backend:
                 arguments.append("--perturb")
             seconds[backend] = _run_worker(backend, arguments)
@@ -84,15 +111,25 @@ def compare_backends(backends: Sequence[str], bundle: Optional[Path] = None, dat
                 results[backend] = {key: loaded[key] for key in loaded.files}
     pairs = []
     for a, b in itertools.combinations(backends, 2):
-        row: Dict[str, Any] = {"pair": f"{a} vs {b}",
-                               "object": _relative(results[a]["object"], results[b]["object"]),
-                               "amplitude": _relative(np.abs(results[a]["object"]), np.abs(results[b]["object"]))}
+        row: Dict[str, Any] = {
+            "pair": f"{a} vs {b}",
+            "object": _relative(results[a]["object"], results[b]["object"]),
+            "amplitude": _relative(np.abs(results[a]["object"]), np.abs(results[b]["object"])),
+        }
         if train_steps:
             row["loss"] = _relative(results[a]["loss"], results[b]["loss"])
         pairs.append(row)
     worst = max(v["max_rel"] for row in pairs for k, v in row.items() if k != "pair")
-    return {"backends": backends, "seconds": seconds, "pairs": pairs, "rtol": rtol, "agree": worst <= rtol,
-            "worst": worst, "train_steps": train_steps, "n_patterns": n_patterns}
+    return {
+        "backends": backends,
+        "seconds": seconds,
+        "pairs": pairs,
+        "rtol": rtol,
+        "agree": worst <= rtol,
+        "worst": worst,
+        "train_steps": train_steps,
+        "n_patterns": n_patterns,
+    }
 
 
 def format_table(table: Dict[str, Any]) -> str:
@@ -101,8 +138,9 @@ def format_table(table: Dict[str, Any]) -> str:
     header = f"{'pair':<24}" + "".join(f"{c + ' max abs':>18}{c + ' max rel':>18}" for c in columns)
     lines = [header, "-" * len(header)]
     for row in table["pairs"]:
-        lines.append(f"{row['pair']:<24}" + "".join(f"{row[c]['max_abs']:>18.3e}{row[c]['max_rel']:>18.3e}"
-                                                      for c in columns))
+        lines.append(
+            f"{row['pair']:<24}" + "".join(f"{row[c]['max_abs']:>18.3e}{row[c]['max_rel']:>18.3e}" for c in columns)
+        )
     lines.append("")
     lines.append("wall time: " + ", ".join(f"{b} {s:.1f} s" for b, s in table["seconds"].items()))
     verdict = "agree" if table["agree"] else "DISAGREE"

@@ -61,25 +61,43 @@ class Stage:
 def _refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
     existing = [str(p) for p in paths if p.exists()]
     if existing and not overwrite:
-        raise UserError(f"output already exists: {', '.join(existing)}; choose another --out folder or pass "
-                        f"--overwrite (previous images are then kept as numbered backups)")
+        raise UserError(
+            f"output already exists: {', '.join(existing)}; choose another --out folder or pass "
+            f"--overwrite (previous images are then kept as numbered backups)"
+        )
 
 
 # ----------------------------------------------------------------------------------------------- simulate
-def simulate(out: Path, *, seed: int = 0, N: int = 64, n_positions: int = 300, nphotons: float = 1e9,
-             object_kind: str = "lines", scan: str = "raster", jitter: float = 0.0, overwrite: bool = False,
-             report: Report = _quiet_report) -> Dict[str, Any]:
+def simulate(
+    out: Path,
+    *,
+    seed: int = 0,
+    N: int = 64,
+    n_positions: int = 300,
+    nphotons: float = 1e9,
+    object_kind: str = "lines",
+    scan: str = "raster",
+    jitter: float = 0.0,
+    overwrite: bool = False,
+    report: Report = _quiet_report,
+) -> Dict[str, Any]:
     """Simulate a scan and write it as an NPZ (the schema ``RawData.from_file`` reads); returns a summary."""
     from ptycho_core.simulation import default_dataset
 
     out = Path(out)
     _refuse_existing([out], overwrite)
     stage = Stage(report, 1)
-    stage.start(f"simulate {n_positions} patterns of {N}x{N} ({object_kind} object, {scan} scan, "
-                f"{nphotons:g} photons)")
+    stage.start(f"simulate {n_positions} patterns of {N}x{N} ({object_kind} object, {scan} scan, {nphotons:g} photons)")
     try:
-        dataset = default_dataset(seed=seed, N=N, n_positions=n_positions, nphotons=nphotons,
-                                  object_kind=object_kind, scan=scan, jitter=jitter)
+        dataset = default_dataset(
+            seed=seed,
+            N=N,
+            n_positions=n_positions,
+            nphotons=nphotons,
+            object_kind=object_kind,
+            scan=scan,
+            jitter=jitter,
+        )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     dataset.save_npz(out, overwrite=overwrite)
@@ -137,10 +155,22 @@ def loss_curve_png(history: Dict[str, List[float]]) -> bytes:
     return buffer.getvalue()
 
 
-def train(data: Path, out: Path, *, test_data: Optional[Path] = None, epochs: int = 8, batch_size: int = 16,
-          gridsize: int = 1, n_groups: Optional[int] = None, n_filters_scale: int = 1,
-          nphotons: Optional[float] = None, seed: int = 0, devices: int = 1, overwrite: bool = False,
-          report: Report = _quiet_report) -> Dict[str, Any]:
+def train(
+    data: Path,
+    out: Path,
+    *,
+    test_data: Optional[Path] = None,
+    epochs: int = 8,
+    batch_size: int = 16,
+    gridsize: int = 1,
+    n_groups: Optional[int] = None,
+    n_filters_scale: int = 1,
+    nphotons: Optional[float] = None,
+    seed: int = 0,
+    devices: int = 1,
+    overwrite: bool = False,
+    report: Report = _quiet_report,
+) -> Dict[str, Any]:
     """Train on the NPZ ``data``; writes ``out/wts.h5.zip``, ``out/history.csv`` and ``out/loss.png``.
 
     ``devices > 1``: data-parallel training (:mod:`ptycho_core.parallel`); on a machine without GPUs the
@@ -171,17 +201,24 @@ def train(data: Path, out: Path, *, test_data: Optional[Path] = None, epochs: in
     stage.done(f"{len(raw.xcoords)} patterns of {N}x{N}, nphotons {photons:g}")
     try:
         config = TrainingConfig(
-            model=ModelConfig(N=N, gridsize=gridsize, n_filters_scale=n_filters_scale), train_data_file=Path(data),
-            test_data_file=Path(test_data) if test_data else None, nepochs=epochs, batch_size=batch_size,
-            n_groups=n_groups if n_groups is not None else len(raw.xcoords), nphotons=photons, output_dir=out,
-            n_devices=int(devices))
+            model=ModelConfig(N=N, gridsize=gridsize, n_filters_scale=n_filters_scale),
+            train_data_file=Path(data),
+            test_data_file=Path(test_data) if test_data else None,
+            nepochs=epochs,
+            batch_size=batch_size,
+            n_groups=n_groups if n_groups is not None else len(raw.xcoords),
+            nphotons=photons,
+            output_dir=out,
+            n_devices=int(devices),
+        )
         params.cfg.pop("intensity_scale", None)
         params.cfg["init_seed"] = int(seed)  # the same initial weights on every backend
         keras.utils.set_random_seed(seed)
         update_legacy_dict(params.cfg, config)
         where = f"{devices} devices of " if devices > 1 else ""
-        stage.start(f"train {epochs} epochs on {where}{keras.backend.backend()} (gridsize {gridsize}, "
-                    f"batch {batch_size})")
+        stage.start(
+            f"train {epochs} epochs on {where}{keras.backend.backend()} (gridsize {gridsize}, batch {batch_size})"
+        )
         _, _, results = run_cdi_example(raw, test_raw, config)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
@@ -190,8 +227,13 @@ def train(data: Path, out: Path, *, test_data: Optional[Path] = None, epochs: in
     atomic_write_bytes(out / "history.csv", history_csv(history), "backup")
     atomic_write_bytes(out / "loss.png", loss_curve_png(history), "backup")
     seconds = stage.done(f"final loss {history['loss'][-1]:.6g} → {out / BUNDLE_NAME}")
-    return {"bundle": str(out / BUNDLE_NAME), "history": history, "seconds": seconds,
-            "backend": results.get("backend"), "epochs": len(history.get("loss", []))}
+    return {
+        "bundle": str(out / BUNDLE_NAME),
+        "history": history,
+        "seconds": seconds,
+        "backend": results.get("backend"),
+        "epochs": len(history.get("loss", [])),
+    }
 
 
 # ----------------------------------------------------------------------------------------------- reconstruct
@@ -210,27 +252,31 @@ def _diffraction_bytes(data: Path) -> int:
         return 0
 
 
-def _predict_in_memory(model: Any, data: Path, N: int, gridsize: int, M: int, batch_size: int,
-                       verbose: int) -> Any:
+def _predict_in_memory(model: Any, data: Path, N: int, gridsize: int, M: int, batch_size: int, verbose: int) -> Any:
     """Read the whole scan, group, normalise, predict and stitch: ``(image (H, W) complex64, raw)``."""
     from ptycho import loader, params, probe, tf_helper
 
     raw = _read_raw(Path(data))
     if raw.diff3d.shape[-1] != N:
-        raise UserError(f"{data} holds {raw.diff3d.shape[-1]}x{raw.diff3d.shape[-1]} patterns but the model was "
-                        f"trained for N={N}; use data of the same detector size or train a model for it")
+        raise UserError(
+            f"{data} holds {raw.diff3d.shape[-1]}x{raw.diff3d.shape[-1]} patterns but the model was "
+            f"trained for N={N}; use data of the same detector size or train a model for it"
+        )
     probe.set_probe_guess(None, raw.probeGuess)
-    grouped = raw.generate_grouped_data(N, K=max(7, gridsize**2 + 1), nsamples=len(raw.xcoords), gridsize=gridsize,
-                                        seed=0)
+    grouped = raw.generate_grouped_data(
+        N, K=max(7, gridsize**2 + 1), nsamples=len(raw.xcoords), gridsize=gridsize, seed=0
+    )
     container = loader.load(lambda: grouped, raw.probeGuess, which=None, create_split=False)
-    patches = model.predict([np.asarray(container.X) * params.get("intensity_scale"),
-                             np.asarray(container.local_offsets)], batch_size=batch_size, verbose=verbose)
+    patches = model.predict(
+        [np.asarray(container.X) * params.get("intensity_scale"), np.asarray(container.local_offsets)],
+        batch_size=batch_size,
+        verbose=verbose,
+    )
     image = np.squeeze(np.asarray(tf_helper.reassemble_position(patches, container.global_offsets, M=M)))
     return image, raw
 
 
-def _predict_streaming(model: Any, data: Path, N: int, gridsize: int, M: int, batch_size: int,
-                       chunk_bytes: int) -> Any:
+def _predict_streaming(model: Any, data: Path, N: int, gridsize: int, M: int, batch_size: int, chunk_bytes: int) -> Any:
     """The same result as :func:`_predict_in_memory`, reading the patterns a chunk at a time from the NPZ."""
     from ptycho import params, probe
     from ptycho.raw_data import RawData
@@ -247,33 +293,57 @@ def _predict_streaming(model: Any, data: Path, N: int, gridsize: int, M: int, ba
     with rows:
         shape = tuple(rows.shape)
         if len(shape) != 3 or shape[1] != shape[2]:
-            raise UserError(f"{data}: diff3d must be square diffraction patterns (M, N, N); got shape {shape} "
-                            f"(crop or pad them to N x N)")
+            raise UserError(
+                f"{data}: diff3d must be square diffraction patterns (M, N, N); got shape {shape} "
+                f"(crop or pad them to N x N)"
+            )
         if shape[0] != len(raw.xcoords):
-            raise UserError(f"{data}: diff3d has {shape[0]} patterns but there are {len(raw.xcoords)} scan "
-                            f"positions; they must match one to one")
+            raise UserError(
+                f"{data}: diff3d has {shape[0]} patterns but there are {len(raw.xcoords)} scan "
+                f"positions; they must match one to one"
+            )
         if shape[-1] != N:
-            raise UserError(f"{data} holds {shape[-1]}x{shape[-1]} patterns but the model was trained for N={N}; "
-                            f"use data of the same detector size or train a model for it")
+            raise UserError(
+                f"{data} holds {shape[-1]}x{shape[-1]} patterns but the model was trained for N={N}; "
+                f"use data of the same detector size or train a model for it"
+            )
         probe.set_probe_guess(None, raw.probeGuess)
         groups, global_offsets, local_offsets = raw.group_positions(
-            nsamples=len(raw.xcoords), K=max(7, gridsize**2 + 1), seed=0, gridsize=gridsize)
+            nsamples=len(raw.xcoords), K=max(7, gridsize**2 + 1), seed=0, gridsize=gridsize
+        )
 
         def predict(x: np.ndarray, offsets: np.ndarray) -> Any:
             return model.predict_on_batch([x, offsets])
 
         try:
-            image = reconstruct_streaming(predict, rows, groups, global_offsets, local_offsets,
-                                          intensity_scale=float(params.get("intensity_scale")), M=M,
-                                          chunk_bytes=chunk_bytes, batch_size=batch_size)
+            image = reconstruct_streaming(
+                predict,
+                rows,
+                groups,
+                global_offsets,
+                local_offsets,
+                intensity_scale=float(params.get("intensity_scale")),
+                M=M,
+                chunk_bytes=chunk_bytes,
+                batch_size=batch_size,
+            )
         except ValueError as exc:
             raise UserError(f"{data}: {exc}") from exc
     return np.squeeze(image), raw
 
 
-def reconstruct(bundle: Path, data: Path, out: Path, *, M: int = 20, batch_size: int = 64,
-                overwrite: bool = False, stream: str = "auto", chunk_mb: int = 64,
-                report: Report = _quiet_report) -> Dict[str, Any]:
+def reconstruct(
+    bundle: Path,
+    data: Path,
+    out: Path,
+    *,
+    M: int = 20,
+    batch_size: int = 64,
+    overwrite: bool = False,
+    stream: str = "auto",
+    chunk_mb: int = 64,
+    report: Report = _quiet_report,
+) -> Dict[str, Any]:
     """Reconstruct the object of ``data`` with the model in ``bundle`` (a folder holding ``wts.h5.zip``).
 
     Writes ``out/object.npy`` (complex64, 2-D), ``out/reconstructed_amplitude.png`` / ``.npy`` and
@@ -311,15 +381,20 @@ def reconstruct(bundle: Path, data: Path, out: Path, *, M: int = 20, batch_size:
     if streaming:
         image, raw = _predict_streaming(model, Path(data), N, gridsize, M, batch_size, int(chunk_mb) << 20)
     else:
-        image, raw = _predict_in_memory(model, Path(data), N, gridsize, M, batch_size,
-                                        verbose=0 if report is _quiet_report else 1)
+        image, raw = _predict_in_memory(
+            model, Path(data), N, gridsize, M, batch_size, verbose=0 if report is _quiet_report else 1
+        )
     stage.done(f"{len(raw.xcoords)} patterns → object {image.shape[0]}x{image.shape[1]}")
     stage.start("write images")
     amplitude, phase = np.abs(image), np.angle(image)
     save_outputs(amplitude, phase, {}, str(out))
     save_npy(out / "object.npy", image.astype(np.complex64))
-    metrics: Dict[str, Any] = {"object_shape": list(image.shape), "patterns": len(raw.xcoords), "M": M,
-                               "streamed": bool(streaming)}
+    metrics: Dict[str, Any] = {
+        "object_shape": list(image.shape),
+        "patterns": len(raw.xcoords),
+        "M": M,
+        "streamed": bool(streaming),
+    }
     if raw.objectGuess is not None:
         truth = np.abs(np.asarray(raw.objectGuess))
         if truth.shape[0] >= amplitude.shape[0] and truth.shape[1] >= amplitude.shape[1]:

@@ -25,8 +25,9 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         importlib.import_module(FRAMEWORK_MODULES[requested])
     except Exception as exc:  # a missing backend fails the run, it is never skipped
-        _fail(f"backend {requested!r} is not installed or does not import ({exc}); "
-              f"install the project with ci/install.sh")
+        _fail(
+            f"backend {requested!r} is not installed or does not import ({exc}); install the project with ci/install.sh"
+        )
     import keras
 
     if keras.backend.backend() != requested:

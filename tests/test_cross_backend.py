@@ -54,8 +54,13 @@ def _inputs() -> dict:
 def _run_backend(backend: str, inputs_path: Path, out_dir: Path) -> dict:
     out_path = out_dir / f"{backend}.npz"
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, str(WORKER), str(inputs_path), str(out_path)], env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(WORKER), str(inputs_path), str(out_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, f"{backend} worker failed:\n{proc.stderr[-4000:]}"
     with np.load(out_path) as data:
         assert str(data["__backend__"]) == backend
@@ -81,7 +86,7 @@ def test_backends_agree(tmp_path: Path) -> None:
     worst_ref = []
     for key, want in expected.items():
         errs = [rel_err(results[b][key], want) for b in BACKENDS]
-        worst_ref.extend((b, key, e) for b, e in zip(BACKENDS, errs))
+        worst_ref.extend((b, key, e) for b, e in zip(BACKENDS, errs, strict=True))
         print(f"{key:18s} " + " ".join(f"{e:11.2e}" for e in errs))
     bad = [r for r in worst_ref if not r[2] <= REF_RTOL]
     assert not bad, "backend differs from the NumPy reference:\n" + "\n".join(f"{b} {k} {e:.3e}" for b, k, e in bad)

@@ -29,8 +29,7 @@ pytestmark = pytest.mark.cross_backend
 
 def _run(backend: str, *args: str) -> None:
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, str(WORKER), *args], env=env, capture_output=True, text=True,
-                          timeout=1200)
+    proc = subprocess.run([sys.executable, str(WORKER), *args], env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, f"{backend} {args[0]} failed:\n{proc.stderr[-4000:]}"
 
 

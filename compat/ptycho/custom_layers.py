@@ -3,7 +3,7 @@
 Kept so that code importing these names, and archives that reference them, find them here.
 """
 
-from ptycho_core.layers import (  # noqa: F401
+from ptycho_core.layers import (
     ActivationLayer,
     CombineComplexLayer,
     ExtractPatchesPositionLayer,
@@ -18,7 +18,15 @@ from ptycho_core.layers import (  # noqa: F401
 )
 
 __all__ = [
-    "ActivationLayer", "CombineComplexLayer", "ExtractPatchesPositionLayer", "FlatToChannelLayer", "InvScaleLayer",
-    "PadAndDiffractLayer", "PadReconstructionLayer", "ReassemblePatchesLayer", "ScaleLayer", "SquareLayer",
+    "ActivationLayer",
+    "CombineComplexLayer",
+    "ExtractPatchesPositionLayer",
+    "FlatToChannelLayer",
+    "InvScaleLayer",
+    "PadAndDiffractLayer",
+    "PadReconstructionLayer",
+    "ReassemblePatchesLayer",
+    "ScaleLayer",
+    "SquareLayer",
     "TrimReconstructionLayer",
 ]

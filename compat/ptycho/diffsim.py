@@ -29,8 +29,16 @@ from . import params as p
 from . import tf_helper as hh
 from ._host import HostArray, host, to_numpy
 
-__all__ = ["observe_amplitude", "count_photons", "scale_nphotons", "diffract_obj", "illuminate_and_diffract",
-           "mk_lines_img", "dummy_phi", "sim_object_image"]
+__all__ = [
+    "observe_amplitude",
+    "count_photons",
+    "scale_nphotons",
+    "diffract_obj",
+    "illuminate_and_diffract",
+    "mk_lines_img",
+    "dummy_phi",
+    "sim_object_image",
+]
 
 _DIFFRACT_CHUNK = 256  # patterns per backend call (memory bound only)
 
@@ -78,9 +86,9 @@ def _as_probe(probe: Any) -> np.ndarray:
     raise ValueError(f"probe must be square with shape (N, N) or (N, N, 1); got {arr.shape}")
 
 
-def illuminate_and_diffract(Y_I: Any, Y_phi: Any, probe: Any,
-                            intensity_scale: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                              np.float32]:
+def illuminate_and_diffract(
+    Y_I: Any, Y_phi: Any, probe: Any, intensity_scale: Optional[float] = None
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.float32]:
     """Simulate Poisson-noisy diffraction of illuminated object patches.
 
     Args:
@@ -99,8 +107,10 @@ def illuminate_and_diffract(Y_I: Any, Y_phi: Any, probe: Any,
     amp = to_numpy(Y_I).astype(np.float32)
     phase = to_numpy(Y_phi).astype(np.float32)
     if amp.ndim != 4 or amp.shape[-1] != 1 or amp.shape[1:3] != probe.shape[:2] or phase.shape != amp.shape:
-        raise ValueError(f"Y_I and Y_phi must both have shape (n, N, N, 1) matching the probe {probe.shape}; "
-                         f"got {amp.shape} and {phase.shape}")
+        raise ValueError(
+            f"Y_I and Y_phi must both have shape (n, N, N, 1) matching the probe {probe.shape}; "
+            f"got {amp.shape} and {phase.shape}"
+        )
     if intensity_scale is None:
         intensity_scale = scale_nphotons(amp * np.abs(probe)[None].astype(np.float32)).numpy()
     scale = np.float32(intensity_scale)
@@ -108,8 +118,11 @@ def illuminate_and_diffract(Y_I: Any, Y_phi: Any, probe: Any,
         raise ValueError(f"intensity_scale must be a positive finite number; got {intensity_scale!r}")
 
     obj = to_numpy(core.illuminate(core.combine_complex(scale * amp, phase), probe.astype(np.complex64)))
-    X = np.concatenate([diffract_obj(obj[i:i + _DIFFRACT_CHUNK]) for i in range(0, len(obj), _DIFFRACT_CHUNK)]
-                       ) if len(obj) else np.zeros_like(amp)
+    X = (
+        np.concatenate([diffract_obj(obj[i : i + _DIFFRACT_CHUNK]) for i in range(0, len(obj), _DIFFRACT_CHUNK)])
+        if len(obj)
+        else np.zeros_like(amp)
+    )
     X = X / scale
     Y_I_out = np.abs(obj) / scale
 
@@ -157,6 +170,7 @@ def sim_object_image(size: int, which: str = "train") -> np.ndarray:
     if source == "grf":
         return _objects.grf_amplitude(size, _random_source(None))[..., None]
     if source in ("points", "testimg", "testimg_reverse", "diagonals", "V"):
-        raise NotImplementedError(f"data_source {source!r} is not ported; use 'lines' or 'grf' "
-                                  f"(ptycho_core.simulation.objects)")
+        raise NotImplementedError(
+            f"data_source {source!r} is not ported; use 'lines' or 'grf' (ptycho_core.simulation.objects)"
+        )
     raise ValueError(f"unknown data_source {source!r}; supported: 'lines', 'grf'")

@@ -23,8 +23,14 @@ Shape = Union[int, Sequence[int]]
 Sigma = Union[float, Sequence[float]]
 
 
-def gaussian_filter2d(image: Any, filter_shape: Shape = 3, sigma: Sigma = 1.0, padding: str = "REFLECT",
-                      constant_values: float = 0, name: Optional[str] = None):
+def gaussian_filter2d(
+    image: Any,
+    filter_shape: Shape = 3,
+    sigma: Sigma = 1.0,
+    padding: str = "REFLECT",
+    constant_values: float = 0,
+    name: Optional[str] = None,
+):
     """Gaussian blur of ``(H, W)``, ``(H, W, ch)`` or ``(n, H, W, ch)`` images (same shape and dtype out).
 
     Args:

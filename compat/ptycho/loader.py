@@ -42,8 +42,8 @@ import numpy as np
 from ptycho_core import physics as core
 
 from . import params
-from . import probe as _probe  # noqa: F401  (binds ptycho.probe)
-from . import tf_helper as hh  # noqa: F401  (binds ptycho.tf_helper)
+from . import probe as _probe
+from . import tf_helper as hh
 from ._host import HostArray, host, to_numpy
 from .raw_data import RawData, _as_probe_2d, key_coords_offsets, key_coords_relative
 
@@ -51,8 +51,18 @@ logger = logging.getLogger(__name__)
 _BOUND_SUBMODULES = (_probe, hh)  # imported for their side effect: ptycho.probe / ptycho.tf_helper exist
 
 __all__ = [
-    "PtychoDataset", "PtychoDataContainer", "ContainerBatches", "load", "split_data", "split_tensor",
-    "normalize_data", "crop", "get_gt_patch", "load_xpp_npz", "RawData", "key_coords_offsets",
+    "PtychoDataset",
+    "PtychoDataContainer",
+    "ContainerBatches",
+    "load",
+    "split_data",
+    "split_tensor",
+    "normalize_data",
+    "crop",
+    "get_gt_patch",
+    "load_xpp_npz",
+    "RawData",
+    "key_coords_offsets",
     "key_coords_relative",
 ]
 
@@ -93,8 +103,20 @@ class PtychoDataContainer:
     ``probe`` (complex64) convert on first access and return the same cached array afterwards.
     """
 
-    def __init__(self, X, Y_I, Y_phi, norm_Y_I, YY_full, coords_nominal, coords_true, nn_indices, global_offsets,
-                 local_offsets, probeGuess):
+    def __init__(
+        self,
+        X,
+        Y_I,
+        Y_phi,
+        norm_Y_I,
+        YY_full,
+        coords_nominal,
+        coords_true,
+        nn_indices,
+        global_offsets,
+        local_offsets,
+        probeGuess,
+    ):
         self._X_np = _host_or_none(X)
         self._Y_I_np = _host_or_none(Y_I)
         self._Y_phi_np = _host_or_none(Y_phi)
@@ -158,9 +180,14 @@ class PtychoDataContainer:
 
     def __repr__(self) -> str:
         parts = ["<PtychoDataContainer"]
-        for name, attr in (("X", self._X_np), ("Y_I", self._Y_I_np), ("Y_phi", self._Y_phi_np),
-                           ("coords_nominal", self._coords_nominal_np), ("coords_true", self._coords_true_np),
-                           ("probe", self._probe_np)):
+        for name, attr in (
+            ("X", self._X_np),
+            ("Y_I", self._Y_I_np),
+            ("Y_phi", self._Y_phi_np),
+            ("coords_nominal", self._coords_nominal_np),
+            ("coords_true", self._coords_true_np),
+            ("probe", self._probe_np),
+        ):
             if attr is None:
                 continue
             if np.iscomplexobj(attr):
@@ -177,7 +204,7 @@ class PtychoDataContainer:
     def __len__(self) -> int:
         return len(self._X_np)
 
-    def as_dataset(self, batch_size: int, shuffle: bool = True) -> "ContainerBatches":
+    def as_dataset(self, batch_size: int, shuffle: bool = True) -> ContainerBatches:
         """Training batches as a ``keras.utils.PyDataset`` (streams batches; for ``model.fit``).
 
         Each batch is ``((X·s, coords), (center_channels(Y_I, coords)[..., :1], X·s, (X·s)²))`` as float32
@@ -193,8 +220,9 @@ class PtychoDataContainer:
     as_tf_dataset = as_dataset
 
     @staticmethod
-    def from_raw_data_without_pc(xcoords, ycoords, diff3d, probeGuess, scan_index, objectGuess=None, N=None, K=7,
-                                 nsamples=1) -> "PtychoDataContainer":
+    def from_raw_data_without_pc(
+        xcoords, ycoords, diff3d, probeGuess, scan_index, objectGuess=None, N=None, K=7, nsamples=1
+    ) -> PtychoDataContainer:
         """``RawData.from_coords_without_pc`` → ``generate_grouped_data(N, K, nsamples, cfg gridsize)`` → ``load``."""
         if N is None:
             N = params.get("N")
@@ -205,11 +233,20 @@ class PtychoDataContainer:
     def to_npz(self, file_path) -> None:
         """Save the stored arrays with ``np.savez``: X, Y_I, Y_phi, norm_Y_I, YY_full, coords_nominal,
         coords_true, nn_indices, global_offsets, local_offsets, probe (None values become object arrays)."""
-        np.savez(file_path, X=self._X_np, Y_I=self._Y_I_np, Y_phi=self._Y_phi_np,
-                 norm_Y_I=_host_or_none(self.norm_Y_I), YY_full=_host_or_none(self.YY_full),
-                 coords_nominal=self._coords_nominal_np, coords_true=self._coords_true_np,
-                 nn_indices=self.nn_indices, global_offsets=self.global_offsets, local_offsets=self.local_offsets,
-                 probe=self._probe_np)
+        np.savez(
+            file_path,
+            X=self._X_np,
+            Y_I=self._Y_I_np,
+            Y_phi=self._Y_phi_np,
+            norm_Y_I=_host_or_none(self.norm_Y_I),
+            YY_full=_host_or_none(self.YY_full),
+            coords_nominal=self._coords_nominal_np,
+            coords_true=self._coords_true_np,
+            nn_indices=self.nn_indices,
+            global_offsets=self.global_offsets,
+            local_offsets=self.local_offsets,
+            probe=self._probe_np,
+        )
 
 
 class ContainerBatches(keras.utils.PyDataset):
@@ -222,8 +259,9 @@ class ContainerBatches(keras.utils.PyDataset):
         try:
             scale = params.get("intensity_scale")
         except KeyError:
-            raise KeyError("cfg['intensity_scale'] is not set: train or load a model first, or "
-                           "params.set('intensity_scale', s)") from None
+            raise KeyError(
+                "cfg['intensity_scale'] is not set: train or load a model first, or params.set('intensity_scale', s)"
+            ) from None
         self.container = container
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -238,14 +276,14 @@ class ContainerBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range ({len(self)} batches)")
-        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        idx = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         c = self.container
         X = np.asarray(c._X_np[idx], dtype=np.float32)
         coords = np.asarray(c._coords_nominal_np[idx], dtype=np.float32)
         Y_I = np.asarray(c._Y_I_np[idx], dtype=np.float32)
         X_scaled = (self.intensity_scale * X).astype(np.float32, copy=False)
         centred = to_numpy(hh.center_channels(Y_I, coords))[..., :1].astype(np.float32, copy=False)
-        return (X_scaled, coords), (centred, X_scaled, X_scaled ** 2)
+        return (X_scaled, coords), (centred, X_scaled, X_scaled**2)
 
     def on_epoch_end(self) -> None:
         if self.shuffle:
@@ -278,7 +316,7 @@ def _norm_Y_I(X: np.ndarray) -> HostArray:
     nphotons = float(params.get("nphotons"))
     total, count = 0.0, 0
     for start in range(0, len(X), _ENERGY_CHUNK):
-        energy = np.sum(np.square(X[start:start + _ENERGY_CHUNK], dtype=np.float64), axis=(1, 2))
+        energy = np.sum(np.square(X[start : start + _ENERGY_CHUNK], dtype=np.float64), axis=(1, 2))
         total += float(energy.sum())
         count += energy.size
     value = np.sqrt(nphotons / (total / count)) if count and total > 0 else np.nan
@@ -310,8 +348,10 @@ def load(cb: Callable, probeGuess: Any, which: Optional[str], create_split: bool
     X_full = dset["X_full"]
     relative_key = key_coords_relative if dset.get(key_coords_relative) is not None else "coords_relative"
     if relative_key not in dset:
-        raise KeyError(f"grouped data has neither {key_coords_relative!r} nor 'coords_relative'; build it with "
-                       f"RawData.generate_grouped_data")
+        raise KeyError(
+            f"grouped data has neither {key_coords_relative!r} nor 'coords_relative'; build it with "
+            f"RawData.generate_grouped_data"
+        )
     coords_nominal = coords_true = dset[relative_key]
     global_offsets = dset["coords_offsets"]
     local_offsets = dset["coords_relative"]
@@ -341,11 +381,24 @@ def load(cb: Callable, probeGuess: Any, which: Optional[str], create_split: bool
         Y_phi = np.angle(Y_np).astype(np.float32)
 
     if X.shape[-1] != Y_I.shape[-1]:
-        raise ValueError(f"Channel mismatch between X ({X.shape[-1]}) and Y ({Y_I.shape[-1]}): the ground truth "
-                         f"must have one channel per scan point of a group")
+        raise ValueError(
+            f"Channel mismatch between X ({X.shape[-1]}) and Y ({Y_I.shape[-1]}): the ground truth "
+            f"must have one channel per scan point of a group"
+        )
 
-    container = PtychoDataContainer(X, Y_I, Y_phi, _norm_Y_I(X), None, coords_nominal, coords_true, nn_indices,
-                                    global_offsets, local_offsets, probeGuess)
+    container = PtychoDataContainer(
+        X,
+        Y_I,
+        Y_phi,
+        _norm_Y_I(X),
+        None,
+        coords_nominal,
+        coords_true,
+        nn_indices,
+        global_offsets,
+        local_offsets,
+        probeGuess,
+    )
     logger.info("loader (%s): %r", which, container)
     return container
 
@@ -354,13 +407,13 @@ def normalize_data(dset: dict, N: int) -> np.ndarray:
     """Legacy loader variant: ``sqrt((N/2)² / mean Σ D²) · D`` in float64 (``raw_data.normalize_data`` is the
     one the grouping uses; this one is kept for old callers)."""
     d = np.asarray(dset["diffraction"], dtype=np.float64)
-    return np.sqrt(((N / 2) ** 2) / np.mean(np.sum(d ** 2, axis=(1, 2)))) * d
+    return np.sqrt(((N / 2) ** 2) / np.mean(np.sum(d**2, axis=(1, 2)))) * d
 
 
 def crop(arr2d, size):
     """Centre crop of a 2-D array to ``2·(size//2)`` pixels per side (the original's indexing)."""
     n = np.shape(arr2d)[0]
-    return arr2d[n // 2 - size // 2: n // 2 + size // 2, n // 2 - size // 2: n // 2 + size // 2]
+    return arr2d[n // 2 - size // 2 : n // 2 + size // 2, n // 2 - size // 2 : n // 2 + size // 2]
 
 
 def get_gt_patch(offset, N, gt_image):
@@ -377,9 +430,18 @@ def load_xpp_npz(file_path, train_size=512):
     xcoords_start, ycoords_start = data["xcoords_start"], data["ycoords_start"]
     diff3d, probeGuess, objectGuess = data["diffraction"], data["probeGuess"], data["objectGuess"]
     scan_index = np.zeros(diff3d.shape[0], dtype=int)
-    full = RawData(xcoords, ycoords, xcoords_start, ycoords_start, diff3d, probeGuess, scan_index,
-                   objectGuess=objectGuess)
+    full = RawData(
+        xcoords, ycoords, xcoords_start, ycoords_start, diff3d, probeGuess, scan_index, objectGuess=objectGuess
+    )
     n = train_size
-    train = RawData(xcoords[:n], ycoords[:n], xcoords_start[:n], ycoords_start[:n], diff3d[:n], probeGuess,
-                    scan_index[:n], objectGuess=objectGuess)
+    train = RawData(
+        xcoords[:n],
+        ycoords[:n],
+        xcoords_start[:n],
+        ycoords_start[:n],
+        diff3d[:n],
+        probeGuess,
+        scan_index[:n],
+        objectGuess=objectGuess,
+    )
     return full, train, data

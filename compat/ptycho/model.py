@@ -38,7 +38,7 @@ from ptycho_core.spec import ModelSpec, spec_from_legacy_params
 
 from . import params as p
 from . import probe as _probe
-from .gaussian_filter import complex_gaussian_filter2d, gaussian_filter2d  # noqa: F401
+from .gaussian_filter import complex_gaussian_filter2d, gaussian_filter2d
 
 params = p.params
 
@@ -46,9 +46,22 @@ _lazy_cache: Dict[str, Any] = {}
 _model_construction_done = False
 
 __all__ = [
-    "params", "negloglik", "complex_gaussian_filter2d", "gaussian_filter2d", "ProbeIllumination",
-    "IntensityScaler", "IntensityScaler_inv", "create_model_with_gridsize", "create_compiled_model",
-    "prepare_inputs", "prepare_outputs", "train", "get_amp_activation", "scale", "inv_scale", "spec_from_cfg",
+    "params",
+    "negloglik",
+    "complex_gaussian_filter2d",
+    "gaussian_filter2d",
+    "ProbeIllumination",
+    "IntensityScaler",
+    "IntensityScaler_inv",
+    "create_model_with_gridsize",
+    "create_compiled_model",
+    "prepare_inputs",
+    "prepare_outputs",
+    "train",
+    "get_amp_activation",
+    "scale",
+    "inv_scale",
+    "spec_from_cfg",
 ]
 
 
@@ -83,8 +96,7 @@ def create_model_with_gridsize(gridsize: int, N: int, **kwargs: Any) -> Tuple[ke
     return autoencoder, diffraction_to_obj
 
 
-def create_compiled_model(gridsize: Optional[int] = None, N: Optional[int] = None
-                          ) -> Tuple[keras.Model, keras.Model]:
+def create_compiled_model(gridsize: Optional[int] = None, N: Optional[int] = None) -> Tuple[keras.Model, keras.Model]:
     """``create_model_with_gridsize`` compiled with Adam(1e-3) and the cfg loss weights."""
     gridsize = gridsize if gridsize is not None else p.get("gridsize")
     N = N if N is not None else p.get("N")
@@ -98,8 +110,9 @@ def _get_log_scale():
     """The log-scale variable of the most recently built model (a fresh one from cfg if none was built)."""
     if "log_scale" not in _lazy_cache:
         size = int(p.get("N"))
-        _lazy_cache["log_scale"] = keras.Variable(factory.log_scale_of(spec_from_cfg(N=size).intensity_scale),
-                                                  trainable=False, name="log_scale")
+        _lazy_cache["log_scale"] = keras.Variable(
+            factory.log_scale_of(spec_from_cfg(N=size).intensity_scale), trainable=False, name="log_scale"
+        )
     return _lazy_cache["log_scale"]
 
 
@@ -118,8 +131,12 @@ def inv_scale(inputs: Any):
 def get_amp_activation():
     """The amplitude activation named by ``cfg['amp_activation']``."""
     name = p.get("amp_activation")
-    table = {"sigmoid": keras.activations.sigmoid, "swish": keras.activations.silu,
-             "softplus": keras.activations.softplus, "relu": keras.activations.relu}
+    table = {
+        "sigmoid": keras.activations.sigmoid,
+        "swish": keras.activations.silu,
+        "softplus": keras.activations.softplus,
+        "relu": keras.activations.relu,
+    }
     if name not in table:
         raise ValueError(f"amp_activation must be one of {sorted(table)}; got {name!r}")
     return table[name]
@@ -144,8 +161,9 @@ class _History:
         self.epoch = list(range(len(next(iter(history.values()), []))))
 
 
-def train(epochs: int, trainset: Any, model_instance: Optional[keras.Model] = None,
-          use_streaming: Optional[bool] = None) -> _History:
+def train(
+    epochs: int, trainset: Any, model_instance: Optional[keras.Model] = None, use_streaming: Optional[bool] = None
+) -> _History:
     """Fit ``model_instance`` (default: the ``autoencoder`` singleton) on a ``PtychoDataContainer``.
 
     Streaming is used above 10,000 samples unless ``use_streaming`` says otherwise. With ``cfg['n_devices'] > 1``
@@ -160,13 +178,29 @@ def train(epochs: int, trainset: Any, model_instance: Optional[keras.Model] = No
     if n_devices > 1:  # data parallel: train a copy on the devices, then take its weights
         spec = spec_from_cfg(N=int(np.shape(x_scaled)[1]))
         trained, _, history = parallel.train_models(
-            spec, _initial_probe(spec.N), x_scaled, coords, epochs=int(epochs), batch_size=int(p.get("batch_size")),
-            devices=n_devices, y_amplitude=np.asarray(trainset.Y_I), verbose=1,
-            initial_weights=model_instance.get_weights())
+            spec,
+            _initial_probe(spec.N),
+            x_scaled,
+            coords,
+            epochs=int(epochs),
+            batch_size=int(p.get("batch_size")),
+            devices=n_devices,
+            y_amplitude=np.asarray(trainset.Y_I),
+            verbose=1,
+            initial_weights=model_instance.get_weights(),
+        )
         model_instance.set_weights(trained.get_weights())
         return _History(history)
-    history = training.train(model_instance, x_scaled, coords, epochs=int(epochs), batch_size=int(p.get("batch_size")),
-                             y_amplitude=np.asarray(trainset.Y_I), verbose=1, streaming_threshold=threshold)
+    history = training.train(
+        model_instance,
+        x_scaled,
+        coords,
+        epochs=int(epochs),
+        batch_size=int(p.get("batch_size")),
+        y_amplitude=np.asarray(trainset.Y_I),
+        verbose=1,
+        streaming_threshold=threshold,
+    )
     return _History(history)
 
 
@@ -182,9 +216,11 @@ def _build_module_level_models() -> None:
 def __getattr__(name: str) -> Any:
     if name in ("autoencoder", "diffraction_to_obj", "autoencoder_no_nll"):
         if name not in _lazy_cache:
-            warnings.warn(f"ptycho.model.{name} builds a model from params.cfg on first access; prefer "
-                          f"create_compiled_model()", DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                f"ptycho.model.{name} builds a model from params.cfg on first access; prefer create_compiled_model()",
+                DeprecationWarning,
+                stacklevel=2,
+            )
             _build_module_level_models()
         return _lazy_cache[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-

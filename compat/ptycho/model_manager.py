@@ -41,8 +41,12 @@ class ModelManager:
     """Static helpers of the original API."""
 
     @staticmethod
-    def save_multiple_models(models_dict: Dict[str, keras.Model], base_path: Union[str, Path],
-                             custom_objects: Optional[dict] = None, intensity_scale: Optional[float] = None) -> None:
+    def save_multiple_models(
+        models_dict: Dict[str, keras.Model],
+        base_path: Union[str, Path],
+        custom_objects: Optional[dict] = None,
+        intensity_scale: Optional[float] = None,
+    ) -> None:
         """Write ``<base_path>.zip`` holding every model of ``models_dict`` and a copy of ``params.cfg``."""
         if intensity_scale is None:
             first = next(iter(models_dict.values()))
@@ -50,8 +54,9 @@ class ModelManager:
         write_archive(_zip_path(base_path), models_dict, dict(params.cfg), float(intensity_scale))
 
     @staticmethod
-    def load_multiple_models(base_path: Union[str, Path], model_names: Optional[List[str]] = None
-                             ) -> Dict[str, keras.Model]:
+    def load_multiple_models(
+        base_path: Union[str, Path], model_names: Optional[List[str]] = None
+    ) -> Dict[str, keras.Model]:
         """Open ``<base_path>.zip``, restore ``params.cfg`` from it and return the requested models."""
         models, saved = read_archive(_zip_path(base_path))
         wanted = list(models) if model_names is None else list(model_names)
@@ -64,8 +69,12 @@ class ModelManager:
         return {name: models[name] for name in wanted}
 
     @staticmethod
-    def save_model(model: keras.Model, model_dir: Union[str, Path], custom_objects: Optional[dict] = None,
-                   intensity_scale: Optional[float] = None) -> None:
+    def save_model(
+        model: keras.Model,
+        model_dir: Union[str, Path],
+        custom_objects: Optional[dict] = None,
+        intensity_scale: Optional[float] = None,
+    ) -> None:
         """Write one model as ``<model_dir>.zip`` (an archive holding just that model)."""
         name = Path(model_dir).name or "model"
         ModelManager.save_multiple_models({name: model}, model_dir, custom_objects, intensity_scale)
@@ -85,13 +94,14 @@ def save(out_prefix: Union[str, Path]) -> None:
     autoencoder = model_module.__dict__.get("autoencoder", cache.get("autoencoder"))
     diffraction_to_obj = model_module.__dict__.get("diffraction_to_obj", cache.get("diffraction_to_obj"))
     if autoencoder is None or diffraction_to_obj is None:
-        raise RuntimeError("no trained or loaded model in this process to save: train with "
-                           "ptycho.workflows.components.train_cdi_model (or assign ptycho.model.autoencoder and "
-                           "ptycho.model.diffraction_to_obj) first")
+        raise RuntimeError(
+            "no trained or loaded model in this process to save: train with "
+            "ptycho.workflows.components.train_cdi_model (or assign ptycho.model.autoencoder and "
+            "ptycho.model.diffraction_to_obj) first"
+        )
     scale = intensity_scale_of(autoencoder)
     params.cfg["intensity_scale"] = scale
     base = Path(out_prefix) / params.get("h5_path")
-    ModelManager.save_multiple_models({"autoencoder": autoencoder, "diffraction_to_obj": diffraction_to_obj}, base,
-                                      intensity_scale=scale)
-
-
+    ModelManager.save_multiple_models(
+        {"autoencoder": autoencoder, "diffraction_to_obj": diffraction_to_obj}, base, intensity_scale=scale
+    )

@@ -28,18 +28,43 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 DEFAULT_CFG: Dict[str, Any] = {
-    "N": 128, "offset": 4, "gridsize": 2,
-    "outer_offset_train": None, "outer_offset_test": None, "batch_size": 16,
-    "nepochs": 60, "n_filters_scale": 2, "output_prefix": "outputs",
-    "big_gridsize": 10, "max_position_jitter": 10, "sim_jitter_scale": 0.0,
-    "default_probe_scale": 0.7, "mae_weight": 0.0, "nll_weight": 1.0, "tv_weight": 0.0,
-    "realspace_mae_weight": 0.0, "realspace_weight": 0.0, "nphotons": 1e9,
-    "nimgs_train": 9, "nimgs_test": 3,
-    "data_source": "generic", "probe.trainable": False,
-    "intensity_scale.trainable": False, "positions.provided": False,
-    "object.big": True, "probe.big": False, "probe_scale": 10.0, "set_phi": False,
-    "probe.mask": True, "pad_object": True, "model_type": "pinn", "label": "", "size": 392,
-    "amp_activation": "sigmoid", "h5_path": "wts.h5", "npseed": 42,
+    "N": 128,
+    "offset": 4,
+    "gridsize": 2,
+    "outer_offset_train": None,
+    "outer_offset_test": None,
+    "batch_size": 16,
+    "nepochs": 60,
+    "n_filters_scale": 2,
+    "output_prefix": "outputs",
+    "big_gridsize": 10,
+    "max_position_jitter": 10,
+    "sim_jitter_scale": 0.0,
+    "default_probe_scale": 0.7,
+    "mae_weight": 0.0,
+    "nll_weight": 1.0,
+    "tv_weight": 0.0,
+    "realspace_mae_weight": 0.0,
+    "realspace_weight": 0.0,
+    "nphotons": 1e9,
+    "nimgs_train": 9,
+    "nimgs_test": 3,
+    "data_source": "generic",
+    "probe.trainable": False,
+    "intensity_scale.trainable": False,
+    "positions.provided": False,
+    "object.big": True,
+    "probe.big": False,
+    "probe_scale": 10.0,
+    "set_phi": False,
+    "probe.mask": True,
+    "pad_object": True,
+    "model_type": "pinn",
+    "label": "",
+    "size": 392,
+    "amp_activation": "sigmoid",
+    "h5_path": "wts.h5",
+    "npseed": 42,
     "debug": True,
     "gaussian_smoothing_sigma": 0.0,
     "use_xla_translate": True,
@@ -125,7 +150,7 @@ def validate() -> bool:
     return True
 
 
-def set(key: str, value: Any) -> None:  # noqa: A001 - the original's public name
+def set(key: str, value: Any) -> None:
     """Assign ``cfg[key] = value`` and validate.
 
     After :func:`seal`, a write of a key outside ``_SEAL_WHITELIST`` logs a WARNING on logger

@@ -31,8 +31,16 @@ logger = logging.getLogger(__name__)
 _p = params  # the params module, also when a function argument is named ``params``
 
 __all__ = [
-    "get_lowpass_filter", "get_default_probe", "get_probe", "to_np", "get_squared_distance",
-    "get_probe_mask_real", "get_probe_mask", "set_probe", "set_probe_guess", "set_default_probe",
+    "get_lowpass_filter",
+    "get_default_probe",
+    "get_probe",
+    "to_np",
+    "get_squared_distance",
+    "get_probe_mask_real",
+    "get_probe_mask",
+    "set_probe",
+    "set_probe_guess",
+    "set_default_probe",
 ]
 
 
@@ -58,7 +66,7 @@ def get_default_probe(N: int, fmt: str = "tf"):
     return host(probe[..., None], np.complex64)
 
 
-def get_probe(params: Any = None):  # noqa: F811 - the original's argument name
+def get_probe(params: Any = None):
     """``params.get('probe')`` (must be 3-D ``(N, N, 1)``); ``params`` is the params module or a dict-like."""
     probe = (_p if params is None else params).get("probe")
     if len(np.shape(probe)) != 3:
@@ -110,8 +118,10 @@ def set_probe(probe: Any) -> None:
     arr = _square_probe(probe)
     N = int(params.get("N"))
     if arr.shape[0] != N:
-        raise ValueError(f"probe is {arr.shape[0]}x{arr.shape[1]} but cfg['N'] = {N}; the probe must be N x N "
-                         f"(set params.cfg['N'] first or resample the probe)")
+        raise ValueError(
+            f"probe is {arr.shape[0]}x{arr.shape[1]} but cfg['N'] = {N}; the probe must be N x N "
+            f"(set params.cfg['N'] first or resample the probe)"
+        )
     normalised = _core_probe.normalize_probe(arr[..., 0], params.get("probe_scale"))
     params.set("probe", host(normalised, np.complex64))
 
@@ -126,8 +136,12 @@ def _probe_from_guess(probe_guess: Any) -> np.ndarray:
         return arr
     if arr.shape[0] >= 1 and arr.shape[1] == arr.shape[2]:  # Ptychodus mode stack (modes, H, W)
         if arr.shape[0] > 1:
-            logger.warning("probe_guess is a stack of %d probe modes %s; using mode 0 and ignoring the other %d",
-                           arr.shape[0], arr.shape, arr.shape[0] - 1)
+            logger.warning(
+                "probe_guess is a stack of %d probe modes %s; using mode 0 and ignoring the other %d",
+                arr.shape[0],
+                arr.shape,
+                arr.shape[0] - 1,
+            )
         return arr[0][..., None]
     raise ValueError(f"probe_guess must be (N, N), (N, N, 1) or a mode stack (modes, N, N); got {arr.shape}")
 
@@ -148,8 +162,7 @@ def set_probe_guess(X_train: Optional[Any] = None, probe_guess: Optional[Any] = 
     if probe_guess is None:
         if X_train is None:
             raise ValueError("set_probe_guess needs X_train (B, N, N, C) diffraction data or a probe_guess")
-        guess = host(_core_probe.estimate_probe(to_numpy(X_train), N, params.get("default_probe_scale")),
-                     np.float32)
+        guess = host(_core_probe.estimate_probe(to_numpy(X_train), N, params.get("default_probe_scale")), np.float32)
     else:
         guess = host(_probe_from_guess(probe_guess), np.complex64)
     set_probe(guess)

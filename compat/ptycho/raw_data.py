@@ -55,16 +55,23 @@ from ptycho_core import physics as core
 
 from . import diffsim as datasets
 from . import params
-from . import probe as _probe  # noqa: F401  (binds ptycho.probe, which Ptychodus uses without importing it)
-from . import tf_helper as hh  # noqa: F401  (binds ptycho.tf_helper, likewise)
+from . import probe as _probe
+from . import tf_helper as hh
 from ._host import HostArray, host, to_numpy
 
 logger = logging.getLogger(__name__)
 _BOUND_SUBMODULES = (_probe, hh)  # imported for their side effect: ptycho.probe / ptycho.tf_helper exist
 
 __all__ = [
-    "RawData", "RawDataValidationError", "get_image_patches", "get_relative_coords", "get_neighbor_indices",
-    "normalize_data", "local_offset_sign", "key_coords_offsets", "key_coords_relative",
+    "RawData",
+    "RawDataValidationError",
+    "get_image_patches",
+    "get_relative_coords",
+    "get_neighbor_indices",
+    "normalize_data",
+    "local_offset_sign",
+    "key_coords_offsets",
+    "key_coords_relative",
 ]
 
 #: sign of the relative coordinates: ``coords_relative = local_offset_sign * (coords - group_mean)``
@@ -130,12 +137,17 @@ def _as_probe_2d(probe: Any, what: str = "probeGuess") -> Any:
         return arr[..., 0]
     if arr.ndim == 3 and arr.shape[0] >= 1 and arr.shape[1] == arr.shape[2]:
         if arr.shape[0] > 1:
-            logger.warning("%s is a stack of %d probe modes %s; using mode 0 and ignoring the other %d",
-                           what, arr.shape[0], arr.shape, arr.shape[0] - 1)
+            logger.warning(
+                "%s is a stack of %d probe modes %s; using mode 0 and ignoring the other %d",
+                what,
+                arr.shape[0],
+                arr.shape,
+                arr.shape[0] - 1,
+            )
         return arr[0]
     raise RawDataValidationError(
-        f"{what} must be a 2-D probe (H, W), (N, N, 1) or a Ptychodus mode stack (modes, N, N); got shape "
-        f"{arr.shape}")
+        f"{what} must be a 2-D probe (H, W), (N, N, 1) or a Ptychodus mode stack (modes, N, N); got shape {arr.shape}"
+    )
 
 
 def _count_negative(arr: np.ndarray) -> int:
@@ -153,7 +165,8 @@ def _check_probe_matches_patterns(probe: Optional[np.ndarray], diff3d: Optional[
             f"probeGuess is {probe.shape[0]}x{probe.shape[1]} but the diffraction patterns are "
             f"{diff3d.shape[1]}x{diff3d.shape[2]}; the probe must be N x N with N the pattern size (the model's "
             f"N). Resample or crop/pad the probe to {diff3d.shape[1]}x{diff3d.shape[2]} pixels (same pixel size as "
-            f"the object), or crop the patterns to the probe's size")
+            f"the object), or crop the patterns to the probe's size"
+        )
 
 
 def _warn_if_counts(diff3d: np.ndarray) -> None:
@@ -172,7 +185,10 @@ def _warn_if_counts(diff3d: np.ndarray) -> None:
         logger.warning(
             "diff3d holds %s data (max %s): these look like raw detector counts (intensity), but PtychoPINN "
             "expects diffraction AMPLITUDES (sqrt of counts). They are used as given, like the original did; "
-            "if they are counts, pass np.sqrt(counts) instead.", kind, diff3d.max())
+            "if they are counts, pass np.sqrt(counts) instead.",
+            kind,
+            diff3d.max(),
+        )
 
 
 def _check_coords(name: str, arr: np.ndarray) -> None:
@@ -182,7 +198,8 @@ def _check_coords(name: str, arr: np.ndarray) -> None:
     if bad:
         raise RawDataValidationError(
             f"{name} contains {bad} non-finite value(s) (NaN or inf); drop those scan points (and their "
-            f"diffraction patterns) or repair the positions before building RawData")
+            f"diffraction patterns) or repair the positions before building RawData"
+        )
 
 
 # ------------------------------------------------------------------------------------------- RawData
@@ -204,8 +221,20 @@ class RawData:
         RawDataValidationError: (a ``ValueError``) on inconsistent or non-finite input; see the module notes.
     """
 
-    def __init__(self, xcoords, ycoords, xcoords_start, ycoords_start, diff3d, probeGuess,
-                 scan_index, objectGuess=None, Y=None, norm_Y_I=None, metadata=None):
+    def __init__(
+        self,
+        xcoords,
+        ycoords,
+        xcoords_start,
+        ycoords_start,
+        diff3d,
+        probeGuess,
+        scan_index,
+        objectGuess=None,
+        Y=None,
+        norm_Y_I=None,
+        metadata=None,
+    ):
         xcoords, ycoords = _as_array(xcoords), _as_array(ycoords)
         xcoords_start, ycoords_start = _as_array(xcoords_start), _as_array(ycoords_start)
         diff3d, scan_index, objectGuess = _as_array(diff3d), _as_array(scan_index), _as_array(objectGuess)
@@ -214,9 +243,13 @@ class RawData:
         _check_probe_matches_patterns(probeGuess, diff3d)
         if objectGuess is not None and objectGuess.ndim != 2:
             raise RawDataValidationError(f"objectGuess must be a 2-D (H, W) array; got shape {objectGuess.shape}")
-        logger.debug("RawData: positions %s, diff3d %s, probeGuess %s, objectGuess %s", xcoords.shape,
-                     None if diff3d is None else diff3d.shape, None if probeGuess is None else probeGuess.shape,
-                     None if objectGuess is None else objectGuess.shape)
+        logger.debug(
+            "RawData: positions %s, diff3d %s, probeGuess %s, objectGuess %s",
+            xcoords.shape,
+            None if diff3d is None else diff3d.shape,
+            None if probeGuess is None else probeGuess.shape,
+            None if objectGuess is None else objectGuess.shape,
+        )
 
         self.xcoords = xcoords
         self.ycoords = ycoords
@@ -234,12 +267,12 @@ class RawData:
 
     # ---------------------------------------------------------------------------------------- constructors
     @staticmethod
-    def from_coords_without_pc(xcoords, ycoords, diff3d, probeGuess, scan_index, objectGuess=None) -> "RawData":
+    def from_coords_without_pc(xcoords, ycoords, diff3d, probeGuess, scan_index, objectGuess=None) -> RawData:
         """RawData whose start coordinates are the positions themselves (the same array objects)."""
         return RawData(xcoords, ycoords, xcoords, ycoords, diff3d, probeGuess, scan_index, objectGuess)
 
     @staticmethod
-    def from_simulation(xcoords, ycoords, probeGuess, objectGuess, scan_index=None) -> "RawData":
+    def from_simulation(xcoords, ycoords, probeGuess, objectGuess, scan_index=None) -> RawData:
         """Simulate noisy diffraction of ``objectGuess`` at the given positions (``cfg['gridsize']`` must be 1).
 
         Patches ``(M, N, N, 1)`` (``N = cfg['N']``, the probe size) are cut from the object at each position,
@@ -256,18 +289,21 @@ class RawData:
         if gridsize != 1:
             raise NotImplementedError(
                 f"from_simulation supports gridsize=1 only (cfg['gridsize'] = {gridsize}); simulate with "
-                f"gridsize=1 and group the result with generate_grouped_data(..., gridsize=...) instead")
+                f"gridsize=1 and group the result with generate_grouped_data(..., gridsize=...) instead"
+            )
         xcoords, ycoords = _as_array(xcoords), _as_array(ycoords)
         probe = _as_probe_2d(probeGuess)
         N = int(params.get("N"))
         if probe.shape != (N, N):
-            raise RawDataValidationError(f"probeGuess is {probe.shape} but cfg['N'] = {N}; set params.cfg['N'] to "
-                                         f"the probe size")
+            raise RawDataValidationError(
+                f"probeGuess is {probe.shape} but cfg['N'] = {N}; set params.cfg['N'] to the probe size"
+            )
         for name, arr in (("xcoords", xcoords), ("ycoords", ycoords)):
             _check_coords(name, arr)
         if xcoords.shape != ycoords.shape:
-            raise RawDataValidationError(f"Coordinate arrays must have matching shapes; got xcoords "
-                                         f"{xcoords.shape} and ycoords {ycoords.shape}")
+            raise RawDataValidationError(
+                f"Coordinate arrays must have matching shapes; got xcoords {xcoords.shape} and ycoords {ycoords.shape}"
+            )
         coords_nn = np.zeros((len(xcoords), 1, 2, 1))
         coords_nn[:, 0, 0, 0] = xcoords
         coords_nn[:, 0, 1, 0] = ycoords
@@ -275,12 +311,14 @@ class RawData:
         Y_obj = get_image_patches(objectGuess, offsets, relative, N=N, gridsize=1).view(np.ndarray)
         X, _, _, _ = datasets.illuminate_and_diffract(np.abs(Y_obj), np.angle(Y_obj), probe)
         norm_Y_I = datasets.scale_nphotons(X)
-        return RawData(xcoords, ycoords, xcoords, ycoords, X[..., 0], probe, scan_index, objectGuess,
-                       Y=Y_obj, norm_Y_I=norm_Y_I)
+        return RawData(
+            xcoords, ycoords, xcoords, ycoords, X[..., 0], probe, scan_index, objectGuess, Y=Y_obj, norm_Y_I=norm_Y_I
+        )
 
     @staticmethod
-    def from_file(train_data_file_path, validate_config: bool = False, current_config=None, *,
-                  load_diffraction: bool = True) -> "RawData":
+    def from_file(
+        train_data_file_path, validate_config: bool = False, current_config=None, *, load_diffraction: bool = True
+    ) -> RawData:
         """Read a scan from an NPZ file (the Ptychodus training-data schema).
 
         Schema: ``xcoords``, ``ycoords`` (M,), ``diff3d`` (M, N, N) amplitudes and ``probeGuess`` are required;
@@ -306,7 +344,8 @@ class RawData:
                     hint = " The file has 'diffraction': RawData.from_file reads it under the key 'diff3d'."
                 raise ValueError(
                     f"{train_data_file_path}: missing required key(s) {missing}; the file has "
-                    f"{sorted(present)}. Expected NPZ schema: {_NPZ_SCHEMA}.{hint}")
+                    f"{sorted(present)}. Expected NPZ schema: {_NPZ_SCHEMA}.{hint}"
+                )
             values: Dict[str, Any] = {}
             for key in _REQUIRED_KEYS + _OPTIONAL_KEYS:
                 if key in present and (load_diffraction or key != "diff3d"):
@@ -335,7 +374,7 @@ class RawData:
         return raw
 
     @staticmethod
-    def from_files(train_data_file_path, test_data_file_path) -> Tuple["RawData", "RawData"]:
+    def from_files(train_data_file_path, test_data_file_path) -> Tuple[RawData, RawData]:
         """``(from_file(train), from_file(test))``."""
         return RawData.from_file(train_data_file_path), RawData.from_file(test_data_file_path)
 
@@ -345,8 +384,14 @@ class RawData:
         Keys: xcoords, ycoords, xcoords_start, ycoords_start, diff3d, probeGuess, scan_index and, when present,
         objectGuess. ``Y`` and metadata are not written (as in the original).
         """
-        arrays = dict(xcoords=self.xcoords, ycoords=self.ycoords, xcoords_start=self.xcoords_start,
-                      ycoords_start=self.ycoords_start, diff3d=self.diff3d, probeGuess=self.probeGuess)
+        arrays = dict(
+            xcoords=self.xcoords,
+            ycoords=self.ycoords,
+            xcoords_start=self.xcoords_start,
+            ycoords_start=self.ycoords_start,
+            diff3d=self.diff3d,
+            probeGuess=self.probeGuess,
+        )
         if self.objectGuess is not None:
             arrays["objectGuess"] = self.objectGuess
         if self.scan_index is not None:
@@ -357,23 +402,33 @@ class RawData:
         def shape(x):
             return x.shape if x is not None else "None"
 
-        return "\n".join([
-            "RawData:",
-            f"  xcoords: {shape(self.xcoords)}",
-            f"  ycoords: {shape(self.ycoords)}",
-            f"  xcoords_start: {shape(self.xcoords_start)}",
-            f"  ycoords_start: {shape(self.ycoords_start)}",
-            f"  diff3d: {shape(self.diff3d)}",
-            f"  probeGuess: {shape(self.probeGuess)}",
-            f"  scan_index: {shape(self.scan_index)}",
-            f"  objectGuess: {shape(self.objectGuess)}",
-        ])
+        return "\n".join(
+            [
+                "RawData:",
+                f"  xcoords: {shape(self.xcoords)}",
+                f"  ycoords: {shape(self.ycoords)}",
+                f"  xcoords_start: {shape(self.xcoords_start)}",
+                f"  ycoords_start: {shape(self.ycoords_start)}",
+                f"  diff3d: {shape(self.diff3d)}",
+                f"  probeGuess: {shape(self.probeGuess)}",
+                f"  scan_index: {shape(self.scan_index)}",
+                f"  objectGuess: {shape(self.objectGuess)}",
+            ]
+        )
 
     # ---------------------------------------------------------------------------------------- grouping
-    def generate_grouped_data(self, N, K=4, nsamples=1, dataset_path: Optional[str] = None,
-                              seed: Optional[int] = None, sequential_sampling: bool = False,
-                              gridsize: Optional[int] = None, enable_oversampling: bool = False,
-                              neighbor_pool_size: Optional[int] = None) -> dict:
+    def generate_grouped_data(
+        self,
+        N,
+        K=4,
+        nsamples=1,
+        dataset_path: Optional[str] = None,
+        seed: Optional[int] = None,
+        sequential_sampling: bool = False,
+        gridsize: Optional[int] = None,
+        enable_oversampling: bool = False,
+        neighbor_pool_size: Optional[int] = None,
+    ) -> dict:
         """Group the scan into ``nsamples`` groups of ``C = gridsize²`` neighbouring points ("sample, then group").
 
         Seed points are drawn at random without replacement (``np.random.choice``; all points, in order, when
@@ -412,12 +467,14 @@ class RawData:
         if self.diff3d is None:
             raise ValueError("this RawData has no diffraction patterns (diff3d is None); nothing to group")
         if self.diff3d.shape[-1] != N:
-            raise ValueError(f"N={N} but the diffraction patterns are {self.diff3d.shape[1]}x"
-                             f"{self.diff3d.shape[2]}; pass N=diff3d.shape[-1] ({self.diff3d.shape[-1]})")
+            raise ValueError(
+                f"N={N} but the diffraction patterns are {self.diff3d.shape[1]}x"
+                f"{self.diff3d.shape[2]}; pass N=diff3d.shape[-1] ({self.diff3d.shape[-1]})"
+            )
         if dataset_path is not None:
             logger.debug("dataset_path=%r ignored: grouping is not cached", dataset_path)
 
-        C = gridsize ** 2
+        C = gridsize**2
         n_points = len(self.xcoords)
         effective_K = neighbor_pool_size if neighbor_pool_size is not None else K
 
@@ -429,27 +486,38 @@ class RawData:
                     f"C={C}). K choose C oversampling is required but not enabled. Set enable_oversampling=True "
                     f"and ensure neighbor_pool_size >= {C} to proceed, or request at most {n_points} groups "
                     f"(n_groups), or provide at least {nsamples} scan points, or use gridsize=1 "
-                    f"(OVERSAMPLING-001).")
+                    f"(OVERSAMPLING-001)."
+                )
             if effective_K < C:
                 raise ValueError(
                     f"K choose C oversampling requires neighbor_pool_size >= C (gridsize²). Got "
                     f"neighbor_pool_size={effective_K}, but C={C}; increase neighbor_pool_size to at least {C} "
-                    f"(OVERSAMPLING-001).")
+                    f"(OVERSAMPLING-001)."
+                )
 
         seed_indices = np.arange(min(nsamples, n_points)) if sequential_sampling else None
-        logger.info("Grouping %d of %d points into groups of C=%d (K=%d, %s sampling%s)", nsamples, n_points, C,
-                    K, "sequential" if sequential_sampling else "random",
-                    ", K choose C oversampling" if needs_oversampling else "")
+        logger.info(
+            "Grouping %d of %d points into groups of C=%d (K=%d, %s sampling%s)",
+            nsamples,
+            n_points,
+            C,
+            K,
+            "sequential" if sequential_sampling else "random",
+            ", K choose C oversampling" if needs_oversampling else "",
+        )
         if needs_oversampling:
-            groups = self._generate_groups_with_oversampling(nsamples=nsamples, K=effective_K, C=C, seed=seed,
-                                                             seed_indices=seed_indices)
+            groups = self._generate_groups_with_oversampling(
+                nsamples=nsamples, K=effective_K, C=C, seed=seed, seed_indices=seed_indices
+            )
         else:
-            groups = self._generate_groups_efficiently(nsamples=nsamples, K=K, C=C, seed=seed,
-                                                       seed_indices=seed_indices)
+            groups = self._generate_groups_efficiently(
+                nsamples=nsamples, K=K, C=C, seed=seed, seed_indices=seed_indices
+            )
         return self._generate_dataset_from_groups(groups, N, K, gridsize)
 
-    def group_positions(self, nsamples: int, K: int = 4, seed: Optional[int] = None,
-                        gridsize: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def group_positions(
+        self, nsamples: int, K: int = 4, seed: Optional[int] = None, gridsize: Optional[int] = None
+    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The groups :meth:`generate_grouped_data` forms, from the positions alone (no diffraction needed).
 
         This project's addition for streaming reconstruction: the same RNG sequence and groups as
@@ -459,13 +527,13 @@ class RawData:
         if gridsize is None:
             gridsize = params.get("gridsize", 1)
         C = _positive_int(gridsize, "gridsize") ** 2
-        groups = self._generate_groups_efficiently(nsamples=_positive_int(nsamples, "nsamples"), K=K, C=C,
-                                                   seed=seed)
+        groups = self._generate_groups_efficiently(nsamples=_positive_int(nsamples, "nsamples"), K=K, C=C, seed=seed)
         offsets, relative = get_relative_coords(_group_coords(self.xcoords, self.ycoords, groups))
         return groups, offsets, relative
 
-    def _generate_groups_efficiently(self, nsamples: int, K: int, C: int, seed: Optional[int] = None,
-                                     seed_indices: Optional[np.ndarray] = None) -> np.ndarray:
+    def _generate_groups_efficiently(
+        self, nsamples: int, K: int, C: int, seed: Optional[int] = None, seed_indices: Optional[np.ndarray] = None
+    ) -> np.ndarray:
         """``(n, C)`` groups, one per seed point (``n = min(nsamples, M)`` or the number of given seeds).
 
         RNG sequence (legacy global ``np.random``, as the original): ``seed(seed)`` if a seed is given and no
@@ -490,8 +558,9 @@ class RawData:
             np.random.seed(0)  # deterministic neighbour choice for sequential sampling
         else:
             if nsamples > n_points:
-                logger.warning("Requested %d groups but only %d points available; using every point as a seed",
-                               nsamples, n_points)
+                logger.warning(
+                    "Requested %d groups but only %d points available; using every point as a seed", nsamples, n_points
+                )
                 n_actual = n_points
             else:
                 n_actual = nsamples
@@ -508,17 +577,18 @@ class RawData:
         tree = _kdtree_class()(coords)
         _, neighbor_indices = tree.query(coords[seed_indices], k=min(K + 1, n_points))
         if n_points > K:  # every seed has K neighbours after itself: one permutation of K per seed
-            return _draw_from_neighbours(neighbor_indices[:, 1:K + 1], C)
+            return _draw_from_neighbours(neighbor_indices[:, 1 : K + 1], C)
         groups = np.zeros((n_actual, C), dtype=np.int32)
         for i in range(n_actual):
             row = neighbor_indices[i]
-            neighbors = row[1:K + 1] if len(row) > K else row[:K]  # the first hit is the seed itself
+            neighbors = row[1 : K + 1] if len(row) > K else row[:K]  # the first hit is the seed itself
             available = np.concatenate([[seed_indices[i]], neighbors]) if len(neighbors) < C else neighbors
             groups[i] = np.random.choice(available, size=C, replace=len(available) < C)
         return groups
 
-    def _generate_groups_with_oversampling(self, nsamples: int, K: int, C: int, seed: Optional[int] = None,
-                                           seed_indices: Optional[np.ndarray] = None) -> np.ndarray:
+    def _generate_groups_with_oversampling(
+        self, nsamples: int, K: int, C: int, seed: Optional[int] = None, seed_indices: Optional[np.ndarray] = None
+    ) -> np.ndarray:
         """``(nsamples, C)`` groups drawn from the C-subsets of seeds' ``K`` nearest neighbours (int64).
 
         Seeds: ``n_seeds = min(2 · ceil(nsamples / comb(K, C)), M)``, the given ``seed_indices`` (if there are
@@ -542,22 +612,22 @@ class RawData:
             seed_indices = np.asarray(seed_indices)[:n_seeds]
         else:
             all_indices = np.arange(n_points)
-            seed_indices = (np.random.choice(all_indices, size=n_seeds, replace=False) if n_seeds < n_points
-                            else all_indices)
+            seed_indices = (
+                np.random.choice(all_indices, size=n_seeds, replace=False) if n_seeds < n_points else all_indices
+            )
 
         if C == 1:
-            return np.random.choice(seed_indices, size=nsamples,
-                                    replace=nsamples > len(seed_indices)).reshape(-1, 1)
+            return np.random.choice(seed_indices, size=nsamples, replace=nsamples > len(seed_indices)).reshape(-1, 1)
 
         coords = np.column_stack([self.xcoords, self.ycoords])
         tree = _kdtree_class()(coords)
         target = 2 * nsamples
         pool = []
         for seed_idx in seed_indices:
-            _, hits = tree.query(coords[seed_idx:seed_idx + 1], k=min(K + 1, n_points))
+            _, hits = tree.query(coords[seed_idx : seed_idx + 1], k=min(K + 1, n_points))
             neighbors = hits[0]
             if len(neighbors) > K:
-                neighbors = neighbors[1:K + 1]
+                neighbors = neighbors[1 : K + 1]
             elif len(neighbors) > 1:
                 neighbors = neighbors[1:]
             available = np.concatenate([[seed_idx], neighbors]) if len(neighbors) < C else neighbors[:K]
@@ -569,12 +639,17 @@ class RawData:
             if len(pool) >= target:
                 break
         if not pool:
-            raise ValueError("No valid combinations could be generated (every seed has fewer than "
-                             f"C={C} neighbours; K={K}, {n_points} points)")
+            raise ValueError(
+                "No valid combinations could be generated (every seed has fewer than "
+                f"C={C} neighbours; K={K}, {n_points} points)"
+            )
         pool = np.array(pool)
         if nsamples > len(pool):
-            logger.warning("Requested %d groups but only %d unique combinations available; sampling with "
-                           "replacement", nsamples, len(pool))
+            logger.warning(
+                "Requested %d groups but only %d unique combinations available; sampling with replacement",
+                nsamples,
+                len(pool),
+            )
         chosen = np.random.choice(len(pool), size=nsamples, replace=nsamples > len(pool))
         return pool[chosen]
 
@@ -621,52 +696,69 @@ class RawData:
         return dset
 
     # ---------------------------------------------------------------------------------------- validation
-    def _check_data_validity(self, xcoords, ycoords, xcoords_start, ycoords_start, diff3d, probeGuess,
-                             scan_index) -> None:
+    def _check_data_validity(
+        self, xcoords, ycoords, xcoords_start, ycoords_start, diff3d, probeGuess, scan_index
+    ) -> None:
         """Raise :class:`RawDataValidationError` for inconsistent positions, patterns or scan index."""
-        for name, arr in (("xcoords", xcoords), ("ycoords", ycoords), ("xcoords_start", xcoords_start),
-                          ("ycoords_start", ycoords_start)):
+        for name, arr in (
+            ("xcoords", xcoords),
+            ("ycoords", ycoords),
+            ("xcoords_start", xcoords_start),
+            ("ycoords_start", ycoords_start),
+        ):
             if arr is None:
-                raise RawDataValidationError(f"{name} is None; RawData needs (M,) arrays for all four coordinate "
-                                             f"arrays (pass the positions again as *_start if there are none)")
+                raise RawDataValidationError(
+                    f"{name} is None; RawData needs (M,) arrays for all four coordinate "
+                    f"arrays (pass the positions again as *_start if there are none)"
+                )
         if not (xcoords.shape == ycoords.shape == xcoords_start.shape == ycoords_start.shape):
             raise RawDataValidationError(
                 f"Coordinate arrays must have matching shapes; got xcoords {xcoords.shape}, ycoords "
-                f"{ycoords.shape}, xcoords_start {xcoords_start.shape}, ycoords_start {ycoords_start.shape}")
-        for name, arr in (("xcoords", xcoords), ("ycoords", ycoords), ("xcoords_start", xcoords_start),
-                          ("ycoords_start", ycoords_start)):
+                f"{ycoords.shape}, xcoords_start {xcoords_start.shape}, ycoords_start {ycoords_start.shape}"
+            )
+        for name, arr in (
+            ("xcoords", xcoords),
+            ("ycoords", ycoords),
+            ("xcoords_start", xcoords_start),
+            ("ycoords_start", ycoords_start),
+        ):
             _check_coords(name, arr)
         n = len(xcoords)
         if diff3d is not None:
             if diff3d.ndim != 3:
                 raise RawDataValidationError(
-                    f"diff3d must be a stack of diffraction patterns (M, N, N); got shape {diff3d.shape}")
+                    f"diff3d must be a stack of diffraction patterns (M, N, N); got shape {diff3d.shape}"
+                )
             if diff3d.shape[1] != diff3d.shape[2]:
                 raise RawDataValidationError(
                     f"diffraction patterns must be square (M, N, N); got diff3d of shape {diff3d.shape} "
-                    f"(crop or pad them to N x N)")
+                    f"(crop or pad them to N x N)"
+                )
             if len(diff3d) != n:
                 raise RawDataValidationError(
-                    f"diff3d has {len(diff3d)} patterns but there are {n} scan positions; they must match one "
-                    f"to one")
+                    f"diff3d has {len(diff3d)} patterns but there are {n} scan positions; they must match one to one"
+                )
             bad = _count_non_finite(diff3d)
             if bad:
                 raise RawDataValidationError(
                     f"diff3d contains {bad} non-finite value(s) (NaN or inf); repair them (e.g. inpaint bad "
-                    f"pixels or set them to 0) or drop those patterns before building RawData")
+                    f"pixels or set them to 0) or drop those patterns before building RawData"
+                )
             negative = _count_negative(diff3d)
             if negative:
                 raise RawDataValidationError(
                     f"diff3d contains {negative} negative value(s) (minimum {diff3d.min()}); diffraction data are "
                     f"photon counts or amplitudes and must be >= 0. Fix the background subtraction or detector "
-                    f"offset, or clip them (np.clip(diff3d, 0, None)) before building RawData")
+                    f"offset, or clip them (np.clip(diff3d, 0, None)) before building RawData"
+                )
             _warn_if_counts(diff3d)
         if scan_index is not None:
             if scan_index.ndim != 1:
                 raise RawDataValidationError(f"scan_index must be 1-D (M,); got shape {scan_index.shape}")
             if len(scan_index) != n:
                 raise RawDataValidationError(
-                    f"scan_index has {len(scan_index)} entries but there are {n} scan positions")
+                    f"scan_index has {len(scan_index)} entries but there are {n} scan positions"
+                )
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -706,13 +798,15 @@ def _group_coords(x: np.ndarray, y: np.ndarray, nn_indices: np.ndarray) -> np.nd
 def _read_npz_key(data: Any, key: str, path: Any) -> Any:
     try:
         return data[key]
-    except ValueError:  # a pickled object array
+    except ValueError as exc:  # a pickled object array
         with np.load(path, allow_pickle=True) as pickled:
             value = pickled[key]
         if value.dtype == object and value.shape == () and value.item() is None:
             return None  # the original's to_file wrote a missing objectGuess as a pickled None
-        raise ValueError(f"{path}: key {key!r} holds a pickled object array {value.shape}; it must be a numeric "
-                         f"array. Expected NPZ schema: {_NPZ_SCHEMA}")
+        raise ValueError(
+            f"{path}: key {key!r} holds a pickled object array {value.shape}; it must be a numeric "
+            f"array. Expected NPZ schema: {_NPZ_SCHEMA}"
+        ) from exc
 
 
 def _read_metadata(path: Any) -> Optional[dict]:
@@ -728,8 +822,11 @@ def _read_metadata(path: Any) -> Optional[dict]:
 def _metadata_mismatches(metadata: dict, config: Any) -> list:
     physics = metadata.get("physics_parameters", {}) or {}
     model = getattr(config, "model", None)
-    checks = (("nphotons", getattr(config, "nphotons", None)), ("N", getattr(model, "N", None)),
-              ("gridsize", getattr(model, "gridsize", None)))
+    checks = (
+        ("nphotons", getattr(config, "nphotons", None)),
+        ("N", getattr(model, "N", None)),
+        ("gridsize", getattr(model, "gridsize", None)),
+    )
     out = []
     for key, current in checks:
         if key in physics and current is not None:
@@ -758,7 +855,7 @@ def get_image_patches(gt_image, global_offsets, local_offsets, N=None, gridsize=
     """
     N = int(params.get("N")) if N is None else int(N)
     gridsize = int(params.get("gridsize")) if gridsize is None else int(gridsize)
-    c = gridsize ** 2
+    c = gridsize**2
     img = to_numpy(gt_image)
     if img.ndim == 3 and img.shape[-1] == 1:
         img = img[..., 0]
@@ -766,8 +863,10 @@ def get_image_patches(gt_image, global_offsets, local_offsets, N=None, gridsize=
         raise ValueError(f"gt_image must be a 2-D (H, W) object; got shape {img.shape}")
     offsets = (to_numpy(global_offsets) + to_numpy(local_offsets)).astype(np.float32)
     if offsets.ndim != 4 or offsets.shape[1:] != (1, 2, c):
-        raise ValueError(f"global_offsets + local_offsets must have shape (B, 1, 2, {c}) for gridsize={gridsize}; "
-                         f"got {offsets.shape}")
+        raise ValueError(
+            f"global_offsets + local_offsets must have shape (B, 1, 2, {c}) for gridsize={gridsize}; "
+            f"got {offsets.shape}"
+        )
     flat = offsets.transpose(0, 3, 1, 2).reshape(-1, 2)  # row b*C + c = [x, y] of patch c of group b
     bad = _count_non_finite(flat)
     if bad:
@@ -798,7 +897,7 @@ def get_image_patches(gt_image, global_offsets, local_offsets, N=None, gridsize=
             crops = np.concatenate([crops, np.zeros((padded - len(crops),) + crops.shape[1:], crops.dtype)])
             shifts = np.concatenate([shifts, np.zeros((padded - len(shifts), 2), np.float32)])
         shifted = core.translate(crops[..., None], shifts)
-        out[start:stop] = to_numpy(shifted)[:stop - start, :N, :N, 0]
+        out[start:stop] = to_numpy(shifted)[: stop - start, :N, :N, 0]
     return host(out.reshape(B, c, N, N).transpose(0, 2, 3, 1))
 
 

@@ -37,10 +37,28 @@ from . import params as _params
 from ._host import HostArray, host
 
 __all__ = [
-    "Translation", "translate", "translate_core", "should_use_xla", "combine_complex",
-    "_togrid", "_fromgrid", "_grid_to_channel", "togrid", "grid_to_channel", "_flat_to_channel",
-    "_channel_to_flat", "channel_to_flat", "flatten_offsets", "pad_patches", "pad", "trim_reconstruction",
-    "extract_patches_position", "center_channels", "pad_and_diffract", "reassemble_position", "shift_and_sum",
+    "Translation",
+    "translate",
+    "translate_core",
+    "should_use_xla",
+    "combine_complex",
+    "_togrid",
+    "_fromgrid",
+    "_grid_to_channel",
+    "togrid",
+    "grid_to_channel",
+    "_flat_to_channel",
+    "_channel_to_flat",
+    "channel_to_flat",
+    "flatten_offsets",
+    "pad_patches",
+    "pad",
+    "trim_reconstruction",
+    "extract_patches_position",
+    "center_channels",
+    "pad_and_diffract",
+    "reassemble_position",
+    "shift_and_sum",
 ]
 
 
@@ -67,8 +85,7 @@ def should_use_xla() -> bool:
     return True if value is None else bool(value)
 
 
-def translate_core(images: Any, translations: Any, interpolation: str = "bilinear",
-                   use_xla_workaround: bool = False):
+def translate_core(images: Any, translations: Any, interpolation: str = "bilinear", use_xla_workaround: bool = False):
     """Shift images by sub-pixel translations.
 
     Args:
@@ -107,8 +124,10 @@ def combine_complex(amp: Any, phi: Any):
 def _check_size(images: Any, N: int, what: str) -> None:
     shape = tuple(getattr(images, "shape", np.shape(images)))
     if len(shape) >= 3 and shape[1] is not None and int(shape[1]) != int(N):
-        raise ValueError(f"{what}: images have size {shape[1]} on axis 1 but N={N} was requested; "
-                         f"pass N matching the images (or set params.cfg['N'])")
+        raise ValueError(
+            f"{what}: images have size {shape[1]} on axis 1 but N={N} was requested; "
+            f"pass N matching the images (or set params.cfg['N'])"
+        )
 
 
 def _togrid(img: Any, gridsize: Optional[int] = None, N: Optional[int] = None):
@@ -187,8 +206,9 @@ def trim_reconstruction(x: Any, N: Optional[int] = None):
     return core.trim(x, N)
 
 
-def extract_patches_position(imgs: Any, offsets_xy: Any, jitter: float = 0.0, N: Optional[int] = None,
-                             gridsize: Optional[int] = None):
+def extract_patches_position(
+    imgs: Any, offsets_xy: Any, jitter: float = 0.0, N: Optional[int] = None, gridsize: Optional[int] = None
+):
     """Cut the ``C = gridsize²`` patches of each group out of its padded canvas.
 
     Args:
@@ -204,8 +224,7 @@ def extract_patches_position(imgs: Any, offsets_xy: Any, jitter: float = 0.0, N:
     gridsize = _cfg("gridsize") if gridsize is None else int(gridsize)
     shape = tuple(getattr(offsets_xy, "shape", np.shape(offsets_xy)))
     if len(shape) != 4 or (shape[3] is not None and int(shape[3]) != gridsize**2):
-        raise ValueError(f"offsets_xy must have shape (B, 1, 2, {gridsize**2}) for gridsize={gridsize}; "
-                         f"got {shape}")
+        raise ValueError(f"offsets_xy must have shape (B, 1, 2, {gridsize**2}) for gridsize={gridsize}; got {shape}")
     offsets = core.real_float(ops.convert_to_tensor(offsets_xy))
     if isinstance(jitter, (int, float)) and not isinstance(jitter, bool) and jitter > 0:
         offsets = offsets + keras.random.normal(ops.shape(offsets), stddev=float(jitter))
@@ -217,7 +236,7 @@ def center_channels(channels: Any, offsets_xy: Any):
     return core.center_channels(channels, offsets_xy)
 
 
-def pad_and_diffract(input: Any, h: int, w: int, pad: bool = True) -> Tuple[Any, Any]:  # noqa: A002
+def pad_and_diffract(input: Any, h: int, w: int, pad: bool = True) -> Tuple[Any, Any]:
     """Far-field amplitude of exit waves ``(n, h, w, 1)``: returns ``(padded_input, amplitude)``.
 
     ``amplitude = sqrt(fftshift(|FFT2(ψ)|² / (h·w)))`` (float32, zero frequency at ``(h//2, w//2)``). With
@@ -241,21 +260,27 @@ def _stitch_inputs(obj_tensor: Any, global_offsets: Any, M: int, chunk_size: int
     if len(obj_shape) != 4:
         raise ValueError(f"obj_tensor must be 4-D (n, N, N, 1); got shape {obj_shape}")
     if _dtype_name(obj_tensor) != "complex64":
-        raise ValueError(f"obj_tensor must be complex64; got {_dtype_name(obj_tensor)} "
-                         f"(convert with np.asarray(obj, dtype=np.complex64))")
+        raise ValueError(
+            f"obj_tensor must be complex64; got {_dtype_name(obj_tensor)} "
+            f"(convert with np.asarray(obj, dtype=np.complex64))"
+        )
     if len(off_shape) != 4:
         raise ValueError(f"global_offsets must be 4-D, e.g. (n, 1, 2, 1); got shape {off_shape}")
     if _dtype_name(global_offsets) != "float64":
-        raise ValueError(f"global_offsets must be float64; got {_dtype_name(global_offsets)} "
-                         f"(pass np.asarray(global_offsets, dtype=np.float64))")
+        raise ValueError(
+            f"global_offsets must be float64; got {_dtype_name(global_offsets)} "
+            f"(pass np.asarray(global_offsets, dtype=np.float64))"
+        )
     if int(M) != M or M <= 0 or int(M) % 2:
         raise ValueError(f"M must be a positive even integer (the central window kept per patch); got {M!r}")
     M = int(M)
     N = int(_cfg("N"))
     lo, hi = N // 2 - M // 2, N // 2 + M // 2
     if lo < 0 or hi > obj_shape[1] or hi > obj_shape[2]:
-        raise ValueError(f"the central {M}x{M} window about cfg N={N} (rows/cols {lo}:{hi}) does not fit "
-                         f"patches of shape {obj_shape[1:3]}; set params.cfg['N'] to the patch size or lower M")
+        raise ValueError(
+            f"the central {M}x{M} window about cfg N={N} (rows/cols {lo}:{hi}) does not fit "
+            f"patches of shape {obj_shape[1:3]}; set params.cfg['N'] to the patch size or lower M"
+        )
     crop = obj_tensor[:, lo:hi, lo:hi, :]
     # The original translated chunk_size full Pc×Pc canvases at once; the core touches only (M+1)² pixels
     # per patch, so the same memory holds proportionally more patches.

@@ -87,5 +87,9 @@ def eval(test_data: Any, history: Any = None, trained_model: Any = None, model_p
     except (ValueError, TypeError) as exc:
         logger.info("object stitching skipped: %s", exc)
         stitched = None
-    return {"reconstructed_obj": reconstructed_obj, "pred_amp": pred_amp,
-            "reconstructed_obj_cdi": reconstructed_obj_cdi, "stitched_obj": stitched}
+    return {
+        "reconstructed_obj": reconstructed_obj,
+        "pred_amp": pred_amp,
+        "reconstructed_obj_cdi": reconstructed_obj_cdi,
+        "stitched_obj": stitched,
+    }

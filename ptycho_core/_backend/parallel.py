@@ -77,20 +77,28 @@ def data_parallel_devices(count: int) -> List[Any]:
 
         gpus = [d for d in jax.devices() if d.platform != "cpu"]
         devices = gpus or jax.devices("cpu")
-        hint = (f"set XLA_FLAGS={XLA_DEVICE_FLAG}={count} before starting Python for virtual CPU devices"
-                if not gpus else "use fewer devices")
+        hint = (
+            f"set XLA_FLAGS={XLA_DEVICE_FLAG}={count} before starting Python for virtual CPU devices"
+            if not gpus
+            else "use fewer devices"
+        )
     elif backend == "tensorflow":
         import tensorflow as tf
 
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-        hint = ("split the CPU with ptycho_core.parallel.request_virtual_cpu_devices before TensorFlow starts"
-                if not gpus else "use fewer devices")
+        hint = (
+            "split the CPU with ptycho_core.parallel.request_virtual_cpu_devices before TensorFlow starts"
+            if not gpus
+            else "use fewer devices"
+        )
     else:
         raise ValueError(f"data_parallel_devices is for jax and tensorflow; the {backend} backend uses processes")
     if len(devices) < count:
-        raise ValueError(f"{count} devices requested but the {backend} backend sees {len(devices)} "
-                         f"({', '.join(map(str, devices))}); {hint}")
+        raise ValueError(
+            f"{count} devices requested but the {backend} backend sees {len(devices)} "
+            f"({', '.join(map(str, devices))}); {hint}"
+        )
     return list(devices[:count])
 
 
@@ -123,8 +131,13 @@ def torch_init_process_group(rank: int, world_size: int, init_file: str) -> Any:
     use_cuda = torch.cuda.is_available() and torch.cuda.device_count() >= world_size
     if use_cuda:
         torch.cuda.set_device(rank)
-    dist.init_process_group("nccl" if use_cuda else "gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=world_size, timeout=datetime.timedelta(seconds=COLLECTIVE_TIMEOUT_S))
+    dist.init_process_group(
+        "nccl" if use_cuda else "gloo",
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=world_size,
+        timeout=datetime.timedelta(seconds=COLLECTIVE_TIMEOUT_S),
+    )
     if not use_cuda:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
     return torch.device(f"cuda:{rank}" if use_cuda else "cpu")
@@ -150,9 +163,15 @@ def torch_run_ranks(module: str, args: List[str], world_size: int) -> None:
     with tempfile.TemporaryDirectory(prefix="ptychopinn-ranks-") as logs:
         # error output goes to files: a pipe that nobody reads until the end blocks a rank once it is full
         err_files = [open(os.path.join(logs, f"rank{rank}.err"), "w+") for rank in range(world_size)]
-        procs = [subprocess.Popen([sys.executable, "-m", module, *args, str(rank), str(world_size)], env=env,
-                                  stdout=subprocess.DEVNULL if rank else None, stderr=err_files[rank])
-                 for rank in range(world_size)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", module, *args, str(rank), str(world_size)],
+                env=env,
+                stdout=subprocess.DEVNULL if rank else None,
+                stderr=err_files[rank],
+            )
+            for rank in range(world_size)
+        ]
         released = False  # rank 0 finished: stopping the others is not an error
         try:
             while any(p.poll() is None for p in procs):
@@ -169,7 +188,7 @@ def torch_run_ranks(module: str, args: List[str], world_size: int) -> None:
             for p in procs:
                 if p.poll() is None:
                     p.kill()
-            for rank, (p, err) in enumerate(zip(procs, err_files)):
+            for rank, (p, err) in enumerate(zip(procs, err_files, strict=True)):
                 p.wait()
                 err.seek(0)
                 if p.returncode != 0 and not (released and rank > 0 and p.returncode < 0):

@@ -15,4 +15,23 @@ from .probe import ProbeIllumination
 from .scaling import IntensityScaler, IntensityScaler_inv, InvScaleLayer, ScaleLayer, tie_log_scale
 from .translation import Translation
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [
+    "ActivationLayer",
+    "CenterMaskLayer",
+    "CombineComplexLayer",
+    "ExtractPatchesPositionLayer",
+    "FlatToChannelLayer",
+    "IntensityScaler",
+    "IntensityScaler_inv",
+    "InvScaleLayer",
+    "PadAndDiffractLayer",
+    "PadReconstructionLayer",
+    "ProbeIllumination",
+    "ReassemblePatchesLayer",
+    "SameConv2D",
+    "ScaleLayer",
+    "SquareLayer",
+    "tie_log_scale",
+    "Translation",
+    "TrimReconstructionLayer",
+]

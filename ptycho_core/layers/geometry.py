@@ -25,8 +25,9 @@ def _complex_spec(shape) -> keras.KerasTensor:
 class ReassemblePatchesLayer(keras.layers.Layer):
     """``[patches (B,N,N,C), positions (B,1,2,C)]`` → complex64 canvas ``(B,P,P,1)``, per sample."""
 
-    def __init__(self, padded_size: Optional[int] = None, N: Optional[int] = None,
-                 gridsize: Optional[int] = None, **kwargs: Any) -> None:
+    def __init__(
+        self, padded_size: Optional[int] = None, N: Optional[int] = None, gridsize: Optional[int] = None, **kwargs: Any
+    ) -> None:
         super().__init__(**pop_dtype(kwargs))
         if padded_size is None:
             raise ValueError("ReassemblePatchesLayer needs padded_size (P = N + (gridsize-1)*offset + jitter)")
@@ -82,8 +83,9 @@ class TrimReconstructionLayer(keras.layers.Layer):
         return patches.trim(inputs, self.output_size)
 
     def compute_output_spec(self, inputs):
-        return keras.KerasTensor((inputs.shape[0], self.output_size, self.output_size, inputs.shape[3]),
-                                 dtype=inputs.dtype)
+        return keras.KerasTensor(
+            (inputs.shape[0], self.output_size, self.output_size, inputs.shape[3]), dtype=inputs.dtype
+        )
 
     def get_config(self) -> dict:
         return {**super().get_config(), "output_size": self.output_size}
@@ -96,8 +98,9 @@ class ExtractPatchesPositionLayer(keras.layers.Layer):
     ``jitter > 0`` adds Gaussian noise of that standard deviation (pixels) to the positions at every call.
     """
 
-    def __init__(self, jitter: float = 0.0, N: Optional[int] = None, gridsize: Optional[int] = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, jitter: float = 0.0, N: Optional[int] = None, gridsize: Optional[int] = None, **kwargs: Any
+    ) -> None:
         super().__init__(**pop_dtype(kwargs))
         if N is None:
             raise ValueError("ExtractPatchesPositionLayer needs N (the patch size)")

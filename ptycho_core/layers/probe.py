@@ -30,17 +30,25 @@ class ProbeIllumination(keras.layers.Layer):
         probe_trainable: train the probe.
     """
 
-    def __init__(self, name: Optional[str] = None, initial_probe: Any = None, N: Optional[int] = None,
-                 probe_mask: bool = False, smoothing_sigma: float = 0.0, probe_trainable: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: Optional[str] = None,
+        initial_probe: Any = None,
+        N: Optional[int] = None,
+        probe_mask: bool = False,
+        smoothing_sigma: float = 0.0,
+        probe_trainable: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, **pop_dtype(kwargs))
         if initial_probe is None:
             if N is None:
                 raise ValueError("ProbeIllumination needs N or an initial_probe")
             initial = default_probe(int(N)).astype(np.complex64)
         else:
-            initial = np.asarray(ops.convert_to_numpy(initial_probe) if ops.is_tensor(initial_probe)
-                                 else initial_probe).astype(np.complex64)
+            initial = np.asarray(
+                ops.convert_to_numpy(initial_probe) if ops.is_tensor(initial_probe) else initial_probe
+            ).astype(np.complex64)
         initial = np.squeeze(initial)
         if initial.ndim != 2 or initial.shape[0] != initial.shape[1]:
             raise ValueError(f"initial_probe must be square (N, N[, 1]); got shape {np.shape(initial_probe)}")
@@ -51,10 +59,12 @@ class ProbeIllumination(keras.layers.Layer):
         self.smoothing_sigma = float(smoothing_sigma)
         self.probe_trainable = bool(probe_trainable)
         shape = (1, self.N, self.N, 1)
-        self.probe_real = self.add_weight(shape=shape, name="probe_real", trainable=self.probe_trainable,
-                                          initializer="zeros")
-        self.probe_imag = self.add_weight(shape=shape, name="probe_imag", trainable=self.probe_trainable,
-                                          initializer="zeros")
+        self.probe_real = self.add_weight(
+            shape=shape, name="probe_real", trainable=self.probe_trainable, initializer="zeros"
+        )
+        self.probe_imag = self.add_weight(
+            shape=shape, name="probe_imag", trainable=self.probe_trainable, initializer="zeros"
+        )
         self.set_probe(initial)
         self._mask = disc_mask(self.N)[..., None].astype(np.float32)
 
@@ -81,9 +91,16 @@ class ProbeIllumination(keras.layers.Layer):
 
     def compute_output_spec(self, inputs):
         x = first(inputs)
-        return (keras.KerasTensor(x.shape, dtype="complex64"),
-                keras.KerasTensor((1, 1, self.N, self.N, 1), dtype="complex64"))
+        return (
+            keras.KerasTensor(x.shape, dtype="complex64"),
+            keras.KerasTensor((1, 1, self.N, self.N, 1), dtype="complex64"),
+        )
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "N": self.N, "probe_mask": self.use_probe_mask,
-                "smoothing_sigma": self.smoothing_sigma, "probe_trainable": self.probe_trainable}
+        return {
+            **super().get_config(),
+            "N": self.N,
+            "probe_mask": self.use_probe_mask,
+            "smoothing_sigma": self.smoothing_sigma,
+            "probe_trainable": self.probe_trainable,
+        }

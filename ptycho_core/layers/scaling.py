@@ -29,8 +29,11 @@ class _LogScaleLayer(keras.layers.Layer):
         )
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "log_scale": self.initial_log_scale,
-                "log_scale_trainable": self.log_scale_trainable}
+        return {
+            **super().get_config(),
+            "log_scale": self.initial_log_scale,
+            "log_scale_trainable": self.log_scale_trainable,
+        }
 
 
 @register
@@ -42,7 +45,7 @@ class IntensityScaler(_LogScaleLayer):
 
 
 @register
-class IntensityScaler_inv(_LogScaleLayer):  # noqa: N801 (the original's class name)
+class IntensityScaler_inv(_LogScaleLayer):
     """``[x]`` → ``exp(λ) · x``."""
 
     def call(self, inputs):
@@ -72,8 +75,12 @@ class ScaleLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.log_scale_init = float(log_scale_init)
         self.trainable_scale = bool(trainable)
-        self.log_scale = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.log_scale_init),
-                                         trainable=self.trainable_scale, name="log_scale")
+        self.log_scale = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self.log_scale_init),
+            trainable=self.trainable_scale,
+            name="log_scale",
+        )
 
     def call(self, inputs):
         return first(inputs) / ops.exp(self.log_scale)
@@ -90,8 +97,9 @@ class InvScaleLayer(keras.layers.Layer):
         kwargs.pop("scale_layer", None)
         super().__init__(**kwargs)
         self.log_scale_init = float(log_scale_init)
-        self.log_scale = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.log_scale_init),
-                                         name="log_scale")
+        self.log_scale = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(self.log_scale_init), name="log_scale"
+        )
 
     def call(self, inputs):
         return first(inputs) * ops.exp(self.log_scale)

@@ -24,8 +24,9 @@ class Translation(keras.layers.Layer):
         seed: seed of the jitter noise.
     """
 
-    def __init__(self, jitter_stddev: float = 0.0, use_xla: bool = True, seed: int | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, jitter_stddev: float = 0.0, use_xla: bool = True, seed: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.jitter_stddev = float(jitter_stddev)
         self.use_xla = True

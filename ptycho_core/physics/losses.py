@@ -56,8 +56,9 @@ def center_mask(size: int, channels: int = 1) -> np.ndarray:
     return mask
 
 
-def realspace_loss(target: Any, pred: Any, *, probe_big: bool, tv_weight: float = 0.0,
-                   realspace_mae_weight: float = 0.0):
+def realspace_loss(
+    target: Any, pred: Any, *, probe_big: bool, tv_weight: float = 0.0, realspace_mae_weight: float = 0.0
+):
     """The original's real-space loss on ``(B, N, N, 1)`` object patches (0.0 with both weights 0).
 
     Args:

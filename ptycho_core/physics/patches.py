@@ -52,9 +52,7 @@ def trim(images: Any, size: int):
         raise ValueError("images must have a known spatial size to trim; got shape with unknown H")
     clip = m - int(size)
     if clip < 0 or clip % 2:
-        raise ValueError(
-            f"images of size M={m} cannot be centre-cropped to N={size}: M - N must be even and >= 0"
-        )
+        raise ValueError(f"images of size M={m} cannot be centre-cropped to N={size}: M - N must be even and >= 0")
     clip //= 2
     return images[:, clip : m - clip, clip : m - clip, :]
 
@@ -99,5 +97,3 @@ def center_channels(channels: Any, offsets: Any):
     _check_offsets(offsets, shape[3])
     shifted = translate(channel_to_flat(channels), -flatten_offsets(offsets))
     return flat_to_channel(shifted, shape[3])
-
-

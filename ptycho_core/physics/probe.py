@@ -91,9 +91,7 @@ def _as_square_probe(probe: Any, name: str = "probe") -> np.ndarray:
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise ValueError(
-            f"{name} must be a square 2-D array (N, N) or (N, N, 1); got shape {np.shape(probe)}"
-        )
+        raise ValueError(f"{name} must be a square 2-D array (N, N) or (N, N, 1); got shape {np.shape(probe)}")
     check_finite(arr, name)
     return arr
 

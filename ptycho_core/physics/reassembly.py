@@ -55,8 +55,7 @@ def reassemble_patches(patches: Any, offsets: Any, padded_size: int):
     n_pix, channels = shape[1], shape[3]
     if n_pix is None or n_pix % 4 or shape[2] != n_pix:
         raise ValueError(
-            f"patches must be square with N divisible by 4 (the central N/2 window starts at N/4); "
-            f"got shape {shape}"
+            f"patches must be square with N divisible by 4 (the central N/2 window starts at N/4); got shape {shape}"
         )
     real, imag = split_complex(patches)
     mask = ops.broadcast_to(ops.convert_to_tensor(center_mask(n_pix, channels)[None]), ops.shape(real))

@@ -48,8 +48,10 @@ def normalization_factor(diffraction: Any, size: int) -> np.float32:
     if d.ndim < 3:
         raise ValueError(f"diffraction must have shape (M, N, N[, C]); got {d.shape}")
     if np.iscomplexobj(d):
-        raise ValueError(f"diffraction must be real amplitudes; got a {d.dtype} array (pass np.abs of the "
-                         "complex field, or the square root of measured counts)")
+        raise ValueError(
+            f"diffraction must be real amplitudes; got a {d.dtype} array (pass np.abs of the "
+            "complex field, or the square root of measured counts)"
+        )
     n_patterns = d.size // max(1, d.shape[1] * d.shape[2])
     total = 0.0
     for rows in _pattern_chunks(d):

@@ -30,8 +30,9 @@ def gaussian_kernel_2d(filter_shape: Sequence[int], sigma: Sequence[float]) -> n
     return np.outer(gaussian_kernel_1d(filter_shape[0], sigma[0]), gaussian_kernel_1d(filter_shape[1], sigma[1]))
 
 
-def gaussian_filter2d(images: Any, filter_shape: Union[int, Sequence[int]] = 3,
-                      sigma: Union[float, Sequence[float]] = 1.0):
+def gaussian_filter2d(
+    images: Any, filter_shape: Union[int, Sequence[int]] = 3, sigma: Union[float, Sequence[float]] = 1.0
+):
     """Gaussian smoothing of ``(n, H, W, ch)`` images with reflect padding; output has the input's shape.
 
     Args:
@@ -72,7 +73,8 @@ def gaussian_filter2d(images: Any, filter_shape: Union[int, Sequence[int]] = 3,
     return out
 
 
-def complex_gaussian_filter2d(images: Any, filter_shape: Union[int, Sequence[int]],
-                              sigma: Union[float, Sequence[float]]):
+def complex_gaussian_filter2d(
+    images: Any, filter_shape: Union[int, Sequence[int]], sigma: Union[float, Sequence[float]]
+):
     """:func:`gaussian_filter2d` on the real and imaginary parts of a complex ``(n, H, W, ch)`` tensor."""
     return gaussian_filter2d(images, filter_shape, sigma)

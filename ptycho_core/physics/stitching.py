@@ -25,16 +25,17 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from ._checks import check_even_positive, check_rank
 from .._backend import compiled
+from ._checks import check_even_positive, check_rank
 from .translation import sample_bilinear
 
 STITCH_EPSILON = 1e-9
 
 
 def _offsets_xy(global_offsets: Any, n: int) -> np.ndarray:
-    g = np.asarray(ops.convert_to_numpy(global_offsets) if not isinstance(global_offsets, np.ndarray)
-                   else global_offsets)
+    g = np.asarray(
+        ops.convert_to_numpy(global_offsets) if not isinstance(global_offsets, np.ndarray) else global_offsets
+    )
     if np.iscomplexobj(g):
         g = g.real
     if g.size != 2 * n:
@@ -102,8 +103,12 @@ class PositionStitcher:
             raise ValueError(f"M must be <= N (the patch size); got M={M} for patches of size {N}")
         if int(chunk_size) < 1:
             raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
-        n = int(np.size(ops.convert_to_numpy(global_offsets) if not isinstance(global_offsets, np.ndarray)
-                        else global_offsets) // 2)
+        n = int(
+            np.size(
+                ops.convert_to_numpy(global_offsets) if not isinstance(global_offsets, np.ndarray) else global_offsets
+            )
+            // 2
+        )
         g = _offsets_xy(global_offsets, n)
         self.M, self.N, self.n, self.chunk_size = int(M), int(N), n, int(chunk_size)
         self._adj = (g - center_of_mass(g)).astype(np.float32)
@@ -139,8 +144,16 @@ class PositionStitcher:
             rows = origin[:, 1, None] + steps[None, :]
             cols = origin[:, 0, None] + steps[None, :]
             index = (rows[:, :, None] * self._side + cols[:, None, :]).astype(np.int32)  # (k, M+1, M+1)
-            summed = _footprint_sums(real, imag, x0[:, None, :], wx[:, None, :], y0[:, :, None], wy[:, :, None],
-                                     index.reshape(-1), num_segments=self._side * self._side)
+            summed = _footprint_sums(
+                real,
+                imag,
+                x0[:, None, :],
+                wx[:, None, :],
+                y0[:, :, None],
+                wy[:, :, None],
+                index.reshape(-1),
+                num_segments=self._side * self._side,
+            )
             self._total = summed if self._total is None else self._total + summed
         self.added += k
 
@@ -183,8 +196,13 @@ def _stitched_sums(patches: Any, global_offsets: Any, M: int, chunk_size: int) -
 def _footprint_sums(real, imag, x0, wx, y0, wy, index, num_segments: int):
     """Sample each patch's footprint (real, imaginary, ones) and scatter-add it: ``(num_segments, 3)``."""
     window = ops.concatenate([real, imag, ops.ones_like(real)], axis=-1)
-    values = sample_bilinear(window, ops.convert_to_tensor(x0), ops.convert_to_tensor(wx),
-                             ops.convert_to_tensor(y0), ops.convert_to_tensor(wy))
+    values = sample_bilinear(
+        window,
+        ops.convert_to_tensor(x0),
+        ops.convert_to_tensor(wx),
+        ops.convert_to_tensor(y0),
+        ops.convert_to_tensor(wy),
+    )
     return ops.segment_sum(ops.reshape(values, (-1, 3)), ops.convert_to_tensor(index), num_segments=num_segments)
 
 

@@ -41,8 +41,7 @@ PathLike = Union[str, os.PathLike]
 
 _CHUNK_PIXELS = 1 << 22  # window pixels per backend call (bounds memory; chunks are padded to powers of two)
 
-NPZ_KEYS = ("diff3d", "xcoords", "ycoords", "xcoords_start", "ycoords_start", "probeGuess", "objectGuess",
-            "scan_index")
+NPZ_KEYS = ("diff3d", "xcoords", "ycoords", "xcoords_start", "ycoords_start", "probeGuess", "objectGuess", "scan_index")
 """Arrays written by :func:`save_npz` (plus ``_metadata`` when metadata is given)."""
 
 
@@ -82,15 +81,17 @@ def check_object(obj: Any, N: int) -> np.ndarray:
     if arr.dtype.kind not in "biufc":
         raise ValueError(f"object must be numeric (real or complex); got dtype {arr.dtype}")
     if arr.shape[0] < N or arr.shape[1] < N:
-        raise ValueError(f"object of shape {arr.shape} is smaller than the probe ({N} x {N}); every patch must fit "
-                         f"inside the object")
+        raise ValueError(
+            f"object of shape {arr.shape} is smaller than the probe ({N} x {N}); every patch must fit inside the object"
+        )
     if not np.all(np.isfinite(arr)):
         raise ValueError("object contains NaN or inf values")
     return arr.astype(np.complex64)
 
 
-def check_positions(positions: Any, object_shape: Optional[Tuple[int, int]] = None,
-                    N: Optional[int] = None) -> np.ndarray:
+def check_positions(
+    positions: Any, object_shape: Optional[Tuple[int, int]] = None, N: Optional[int] = None
+) -> np.ndarray:
     """Validate scan positions ``(n, 2)`` rows ``[x, y]`` (n >= 1, finite); returns float64 ``(n, 2)``.
 
     With ``object_shape`` and ``N``: every patch must lie inside the object, i.e.
@@ -109,14 +110,15 @@ def check_positions(positions: Any, object_shape: Optional[Tuple[int, int]] = No
     if object_shape is not None and N is not None:
         H, W = object_shape
         half = N / 2
-        bad = ((arr[:, 0] < half) | (arr[:, 0] > W - half) | (arr[:, 1] < half) | (arr[:, 1] > H - half))
+        bad = (arr[:, 0] < half) | (arr[:, 0] > W - half) | (arr[:, 1] < half) | (arr[:, 1] > H - half)
         if np.any(bad):
             first = int(np.argmax(bad))
             raise ValueError(
                 f"{int(bad.sum())} scan position(s) put the {N}x{N} patch outside the object of shape (H, W) = "
                 f"({H}, {W}) (first: index {first}, [x, y] = {arr[first].tolist()}); positions must satisfy "
                 f"{half:g} <= x <= {W - half:g} and {half:g} <= y <= {H - half:g} (use ptycho_core.simulation "
-                f"scans, which keep a margin of N/2+1)")
+                f"scans, which keep a margin of N/2+1)"
+            )
     return arr
 
 
@@ -158,8 +160,9 @@ def _pad_rows(x: np.ndarray, rows: int) -> np.ndarray:
     return np.concatenate([x, np.zeros((rows - len(x),) + x.shape[1:], x.dtype)])
 
 
-def _forward(obj: np.ndarray, probe: Optional[np.ndarray], positions: np.ndarray, N: int,
-             want_patches: bool) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+def _forward(
+    obj: np.ndarray, probe: Optional[np.ndarray], positions: np.ndarray, N: int, want_patches: bool
+) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
     """Patches ``(n, N, N)`` complex64 and/or unit-dose amplitudes ``(n, N, N)`` float32 (validated inputs)."""
     n = len(positions)
     window = N + 2  # one extra pixel each side: the trim of extract_patches_position is symmetric
@@ -229,8 +232,9 @@ def photon_scale(amplitude: Any, nphotons: float) -> float:
     return math.sqrt(nphotons / energy)
 
 
-def _simulate(obj: Any, probe: Any, positions: Any, nphotons: float, seed: Optional[Seed],
-              poisson: bool) -> Tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+def _simulate(
+    obj: Any, probe: Any, positions: Any, nphotons: float, seed: Optional[Seed], poisson: bool
+) -> Tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
     probe = check_probe(probe)
     N = probe.shape[0]
     obj = check_object(obj, N)
@@ -247,8 +251,9 @@ def _simulate(obj: Any, probe: Any, positions: Any, nphotons: float, seed: Optio
     return observed, scale, obj, probe, positions
 
 
-def simulate(obj: Any, probe: Any, positions: Any, nphotons: float, seed: Optional[Seed],
-             poisson: bool = True) -> np.ndarray:
+def simulate(
+    obj: Any, probe: Any, positions: Any, nphotons: float, seed: Optional[Seed], poisson: bool = True
+) -> np.ndarray:
     """Simulated diffraction AMPLITUDES of a ptychographic scan (see the module docstring for the model).
 
     Args:
@@ -274,9 +279,17 @@ def simulate(obj: Any, probe: Any, positions: Any, nphotons: float, seed: Option
 
 
 # ----------------------------------------------------------------------------------------------- NPZ
-def save_npz(path: PathLike, diffraction: Any, positions: Any, probe: Any, obj: Any, *,
-             scan_index: Any = None, metadata: Optional[Mapping[str, Any]] = None,
-             overwrite: bool = False) -> Path:
+def save_npz(
+    path: PathLike,
+    diffraction: Any,
+    positions: Any,
+    probe: Any,
+    obj: Any,
+    *,
+    scan_index: Any = None,
+    metadata: Optional[Mapping[str, Any]] = None,
+    overwrite: bool = False,
+) -> Path:
     """Write a dataset in the NPZ schema read by ``ptycho.raw_data.RawData.from_file``, atomically.
 
     Keys: ``diff3d`` float32 ``(n, N, N)`` amplitudes; ``xcoords``, ``ycoords``, ``xcoords_start``,
@@ -295,8 +308,9 @@ def save_npz(path: PathLike, diffraction: Any, positions: Any, probe: Any, obj: 
     """
     target = Path(path)
     if target.exists() and not overwrite:
-        raise OutputExistsError(f"{target} already exists; choose another output path or pass overwrite=True "
-                                f"to replace it")
+        raise OutputExistsError(
+            f"{target} already exists; choose another output path or pass overwrite=True to replace it"
+        )
     if target.exists() and target.is_dir():
         raise ValueError(f"{target} is a directory; give a file path such as {target / 'data.npz'}")
     probe = check_probe(probe)
@@ -306,8 +320,10 @@ def save_npz(path: PathLike, diffraction: Any, positions: Any, probe: Any, obj: 
     diff = np.asarray(diffraction)
     n = len(positions)
     if diff.ndim != 3 or diff.shape != (n, N, N):
-        raise ValueError(f"diffraction must have shape (n, N, N) = ({n}, {N}, {N}) to match the positions and the "
-                         f"probe; got {diff.shape}")
+        raise ValueError(
+            f"diffraction must have shape (n, N, N) = ({n}, {N}, {N}) to match the positions and the "
+            f"probe; got {diff.shape}"
+        )
     if diff.dtype.kind not in "biuf" or not np.all(np.isfinite(diff)):
         raise ValueError("diffraction must hold finite real amplitudes")
     if scan_index is None:
@@ -385,12 +401,20 @@ class SimulatedDataset:
 
     def save_npz(self, path: PathLike, overwrite: bool = False) -> Path:
         """:func:`save_npz` of this dataset (with its metadata)."""
-        return save_npz(path, self.diffraction, self.positions, self.probe, self.object, metadata=self.metadata,
-                        overwrite=overwrite)
+        return save_npz(
+            path, self.diffraction, self.positions, self.probe, self.object, metadata=self.metadata, overwrite=overwrite
+        )
 
 
-def simulate_dataset(obj: Any, probe: Any, positions: Any, nphotons: float, seed: Optional[Seed],
-                     poisson: bool = True, metadata: Optional[Mapping[str, Any]] = None) -> SimulatedDataset:
+def simulate_dataset(
+    obj: Any,
+    probe: Any,
+    positions: Any,
+    nphotons: float,
+    seed: Optional[Seed],
+    poisson: bool = True,
+    metadata: Optional[Mapping[str, Any]] = None,
+) -> SimulatedDataset:
     """:func:`simulate`, returning a :class:`SimulatedDataset` (data, inputs as validated arrays, the scale).
 
     ``metadata`` entries are added to the dataset's metadata (which records N, nphotons, the seed when it is
@@ -401,17 +425,30 @@ def simulate_dataset(obj: Any, probe: Any, positions: Any, nphotons: float, seed
         "schema_version": "1.0.0",
         "creation_info": {"script": "ptycho_core.simulation"},
         "physics_parameters": {"nphotons": float(nphotons), "N": int(probe_c.shape[0]), "gridsize": 1},
-        "simulation": {"poisson": bool(poisson), "scale": scale,
-                       "seed": int(seed) if isinstance(seed, (int, np.integer)) else None},
+        "simulation": {
+            "poisson": bool(poisson),
+            "scale": scale,
+            "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
+        },
     }
     if metadata:
         meta["simulation"].update(dict(metadata))
     return SimulatedDataset(observed, pos, probe_c, obj_c, float(nphotons), scale, meta)
 
 
-def default_dataset(seed: int = 0, N: int = 64, n_positions: int = 300, nphotons: float = 1e9, *,
-                    object_kind: str = "lines", phase: str = "zero", scan: str = "raster", jitter: float = 0.0,
-                    object_size: Optional[int] = None, poisson: bool = True) -> SimulatedDataset:
+def default_dataset(
+    seed: int = 0,
+    N: int = 64,
+    n_positions: int = 300,
+    nphotons: float = 1e9,
+    *,
+    object_kind: str = "lines",
+    phase: str = "zero",
+    scan: str = "raster",
+    jitter: float = 0.0,
+    object_size: Optional[int] = None,
+    poisson: bool = True,
+) -> SimulatedDataset:
     """The small standard simulation (the CLI's built-in default).
 
     A ``lines`` object of ``3.5·N`` pixels (224 for N = 64, zero phase), the original's default probe (a
@@ -444,7 +481,16 @@ def default_dataset(seed: int = 0, N: int = 64, n_positions: int = 300, nphotons
     obj = make_object(object_kind, size, np.random.default_rng(object_seq), phase=phase)
     positions = make_scan(scan, obj.shape, N, n_positions, jitter=jitter, rng=np.random.default_rng(scan_seq))
     probe = default_probe(N).astype(np.complex64)
-    info = {"seed": int(seed), "object_kind": object_kind, "phase": phase, "object_size": size, "scan": scan,
-            "jitter": float(jitter), "n_positions_requested": int(n_positions), "probe": "default_probe"}
-    return simulate_dataset(obj, probe, positions, nphotons, np.random.default_rng(noise_seq), poisson=poisson,
-                            metadata=info)
+    info = {
+        "seed": int(seed),
+        "object_kind": object_kind,
+        "phase": phase,
+        "object_size": size,
+        "scan": scan,
+        "jitter": float(jitter),
+        "n_positions_requested": int(n_positions),
+        "probe": "default_probe",
+    }
+    return simulate_dataset(
+        obj, probe, positions, nphotons, np.random.default_rng(noise_seq), poisson=poisson, metadata=info
+    )

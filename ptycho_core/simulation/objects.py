@@ -93,8 +93,11 @@ def lines_image(size: int, nlines: int, rng: Seed) -> np.ndarray:
         for r0, c0, r1, c1 in ends:
             rows, cols = line_pixels(int(r0), int(c0), int(r1), int(c1))
             image[rows, cols] = 1.0
-    return (gaussian_blur_reflect(image, 1.0) + 2.0 * gaussian_blur_reflect(image, 5.0)
-            + 5.0 * gaussian_blur_reflect(image, 10.0))
+    return (
+        gaussian_blur_reflect(image, 1.0)
+        + 2.0 * gaussian_blur_reflect(image, 5.0)
+        + 5.0 * gaussian_blur_reflect(image, 10.0)
+    )
 
 
 def lines_amplitude(size: int, rng: Seed, nlines: int = LINES_COUNT) -> np.ndarray:
@@ -109,7 +112,7 @@ def lines_amplitude(size: int, rng: Seed, nlines: int = LINES_COUNT) -> np.ndarr
     size = _check_size(size)
     full = lines_image(2 * size, nlines, rng)
     start = size // 2
-    return full[start:start + size, start:start + size]
+    return full[start : start + size, start : start + size]
 
 
 # ----------------------------------------------------------------------------------------------- GRF
@@ -124,8 +127,9 @@ def _bilinear_resize(field: np.ndarray, size: int) -> np.ndarray:
     return rows[:, i0] * (1 - w)[None, :] + rows[:, i1] * w[None, :]
 
 
-def grf_field(n: int, rng: Seed, spectral_index: float = GRF_SPECTRAL_INDEX,
-              boxlength: float = GRF_BOXLENGTH) -> np.ndarray:
+def grf_field(
+    n: int, rng: Seed, spectral_index: float = GRF_SPECTRAL_INDEX, boxlength: float = GRF_BOXLENGTH
+) -> np.ndarray:
     """A zero-mean real Gaussian random field on an ``n × n`` grid with power spectrum ``P(k) ∝ k^index``.
 
     White Gaussian noise (``rng.standard_normal((n, n))``) filtered in Fourier space by ``sqrt(P(|k|))``,
@@ -211,8 +215,7 @@ def grf_object(size: int, rng: Seed, *, phase: str = "zero") -> np.ndarray:
     return complex_object(grf_amplitude(size, rng), phase)
 
 
-def make_object(kind: str, size: int, rng: Seed, *, phase: str = "zero",
-                nlines: Optional[int] = None) -> np.ndarray:
+def make_object(kind: str, size: int, rng: Seed, *, phase: str = "zero", nlines: Optional[int] = None) -> np.ndarray:
     """Dispatch on ``kind`` ∈ :data:`OBJECT_KINDS`; returns a complex64 ``(size, size)`` object.
 
     ``nlines`` applies to ``lines`` only (default :data:`LINES_COUNT`).

@@ -99,12 +99,14 @@ def scan_bounds(object_shape: Sequence[int], N: int) -> Tuple[float, float, floa
         raise ValueError(
             f"object of shape (H, W) = ({H}, {W}) is too small for N={N} patches: scan positions need a margin "
             f"of N/2+1 = {m:g} px on every side, i.e. an object of at least {int(2 * m + 1)} x {int(2 * m + 1)} "
-            f"pixels")
+            f"pixels"
+        )
     return m, W - 1 - m, m, H - 1 - m
 
 
-def _jitter_and_clip(positions: np.ndarray, bounds: Tuple[float, float, float, float], jitter: float,
-                     rng: Optional[Seed]) -> np.ndarray:
+def _jitter_and_clip(
+    positions: np.ndarray, bounds: Tuple[float, float, float, float], jitter: float, rng: Optional[Seed]
+) -> np.ndarray:
     jitter = float(jitter)
     if not math.isfinite(jitter) or jitter < 0:
         raise ValueError(f"jitter must be a finite standard deviation in pixels >= 0; got {jitter!r}")
@@ -130,8 +132,15 @@ def _check_count(n_positions: int) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- scans
-def raster_scan(object_shape: Sequence[int], N: int, *, step: Optional[float] = None,
-                n_positions: Optional[int] = None, jitter: float = 0.0, rng: Optional[Seed] = None) -> np.ndarray:
+def raster_scan(
+    object_shape: Sequence[int],
+    N: int,
+    *,
+    step: Optional[float] = None,
+    n_positions: Optional[int] = None,
+    jitter: float = 0.0,
+    rng: Optional[Seed] = None,
+) -> np.ndarray:
     """A rectangular grid of positions in raster order (rows of constant y, x increasing along a row).
 
     Give exactly one of:
@@ -180,8 +189,15 @@ def raster_scan(object_shape: Sequence[int], N: int, *, step: Optional[float] = 
     return _jitter_and_clip(positions, bounds, jitter, rng)
 
 
-def spiral_scan(object_shape: Sequence[int], N: int, n_positions: int, *, step: Optional[float] = None,
-                jitter: float = 0.0, rng: Optional[Seed] = None) -> np.ndarray:
+def spiral_scan(
+    object_shape: Sequence[int],
+    N: int,
+    n_positions: int,
+    *,
+    step: Optional[float] = None,
+    jitter: float = 0.0,
+    rng: Optional[Seed] = None,
+) -> np.ndarray:
     """A Fermat (sunflower) spiral centred in the allowed box.
 
     Point ``k = 0 … n-1`` sits at radius ``c·sqrt(k)`` and angle ``k·φ`` (``φ`` = :data:`GOLDEN_ANGLE`) from the
@@ -217,17 +233,21 @@ def spiral_scan(object_shape: Sequence[int], N: int, n_positions: int, *, step: 
     theta = k * GOLDEN_ANGLE
     positions = np.stack([xc + r * np.cos(theta), yc + r * np.sin(theta)], axis=1)
     tol = 1e-9 * max(1.0, radius)
-    outside = ((positions[:, 0] < x_min - tol) | (positions[:, 0] > x_max + tol)
-               | (positions[:, 1] < y_min - tol) | (positions[:, 1] > y_max + tol))
+    outside = (
+        (positions[:, 0] < x_min - tol)
+        | (positions[:, 0] > x_max + tol)
+        | (positions[:, 1] < y_min - tol)
+        | (positions[:, 1] > y_max + tol)
+    )
     if np.any(outside):
         raise ValueError(
             f"a spiral of {n} points with step {step:g} px reaches radius {r[-1]:.1f} px, beyond the allowed box "
-            f"(half-size {radius:.1f} px for N={N}); use a smaller step, fewer points or a larger object")
+            f"(half-size {radius:.1f} px for N={N}); use a smaller step, fewer points or a larger object"
+        )
     return _jitter_and_clip(positions, bounds, jitter, rng)
 
 
-def random_scan(object_shape: Sequence[int], N: int, n_positions: int, rng: Seed, *,
-                jitter: float = 0.0) -> np.ndarray:
+def random_scan(object_shape: Sequence[int], N: int, n_positions: int, rng: Seed, *, jitter: float = 0.0) -> np.ndarray:
     """Positions drawn uniformly in the allowed box: all x first (``rng.uniform(x_min, x_max, n)``), then y.
 
     Args:
@@ -247,8 +267,9 @@ def random_scan(object_shape: Sequence[int], N: int, n_positions: int, rng: Seed
     return _jitter_and_clip(np.stack([x, y], axis=1).astype(np.float64), bounds, jitter, gen)
 
 
-def make_scan(kind: str, object_shape: Sequence[int], N: int, n_positions: int, *, jitter: float = 0.0,
-              rng: Optional[Seed] = None) -> np.ndarray:
+def make_scan(
+    kind: str, object_shape: Sequence[int], N: int, n_positions: int, *, jitter: float = 0.0, rng: Optional[Seed] = None
+) -> np.ndarray:
     """Dispatch on ``kind`` ∈ :data:`SCAN_KINDS` with a target number of positions.
 
     ``raster`` gives a grid of about ``n_positions`` points (see :func:`raster_scan`), ``spiral`` and

@@ -28,8 +28,22 @@ def test_configs_parse_with_and_without_patch_size():
 @pytest.mark.once
 def test_quick_suite_runs_on_every_backend(tmp_path):
     """``python -m benchmarks --quick``: every part, every backend, exit 0, JSON with finite figures."""
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--backends", "torch,tensorflow,jax",
-                           "--out-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--backends",
+            "torch,tensorflow,jax",
+            "--out-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     print(proc.stdout[-6000:])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     suite = json.loads((tmp_path / "suite.json").read_text())

@@ -20,12 +20,13 @@ sys.path.insert(0, str(HERE))
 
 def main(argv: list) -> None:
     import numpy as np
-
     from ptychodus_git_reconstructor import GitPtychoPINNReconstructor, InferenceSettings, ModelSettings
 
     bundle, source, target, gridsize, n_samples = argv
-    reconstructor = GitPtychoPINNReconstructor(model=ModelSettings(gridsize=int(gridsize), n_filters_scale=1),
-                                               inference=InferenceSettings(n_samples=int(n_samples)))
+    reconstructor = GitPtychoPINNReconstructor(
+        model=ModelSettings(gridsize=int(gridsize), n_filters_scale=1),
+        inference=InferenceSettings(n_samples=int(n_samples)),
+    )
     reconstructor.open_model(Path(bundle) / "wts.h5.zip")
     import ptycho.params
 
@@ -35,12 +36,19 @@ def main(argv: list) -> None:
     output = reconstructor.reconstruct(parameters)
 
     import keras
+
     import ptycho.model
 
-    np.savez(target, obj=output.product.object_.get_array(), opened_scale=opened_scale,
-             params_scale=float(ptycho.model.params()["intensity_scale"]), N=int(ptycho.params.cfg["N"]),
-             gridsize=int(ptycho.params.cfg["gridsize"]), backend=keras.backend.backend(),
-             version=reconstructor.ptychopinn_version)
+    np.savez(
+        target,
+        obj=output.product.object_.get_array(),
+        opened_scale=opened_scale,
+        params_scale=float(ptycho.model.params()["intensity_scale"]),
+        N=int(ptycho.params.cfg["N"]),
+        gridsize=int(ptycho.params.cfg["gridsize"]),
+        backend=keras.backend.backend(),
+        version=reconstructor.ptychopinn_version,
+    )
 
 
 if __name__ == "__main__":

@@ -24,18 +24,18 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy
+from ptychodus.api.object import Object
+from ptychodus.api.product import Product
+from ptychodus.api.reconstruct import ReconstructInput, ReconstructOutput, TrainOutput
+
+import ptycho.loader
+import ptycho.model_manager
+import ptycho.params
 
 # PDg L10-15: module-level imports (a ModuleNotFoundError here makes Ptychodus log 'PtychoPINN not found.')
 from ptycho.config.config import InferenceConfig, ModelConfig, TrainingConfig, update_legacy_dict
 from ptycho.raw_data import RawData
 from ptycho.workflows.components import load_inference_bundle
-import ptycho.loader
-import ptycho.model_manager
-import ptycho.params
-
-from ptychodus.api.object import Object
-from ptychodus.api.product import Product
-from ptychodus.api.reconstruct import ReconstructInput, ReconstructOutput, TrainOutput
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +102,13 @@ def create_raw_data(parameters: ReconstructInput) -> Any:
 class GitPtychoPINNReconstructor:
     """The git reconstructor's ``ptycho`` calls, in order (``name`` is ``'PINN'`` or ``'Supervised'``)."""
 
-    def __init__(self, name: str = "PINN", model: Optional[ModelSettings] = None,
-                 training: Optional[TrainingSettings] = None, inference: Optional[InferenceSettings] = None) -> None:
+    def __init__(
+        self,
+        name: str = "PINN",
+        model: Optional[ModelSettings] = None,
+        training: Optional[TrainingSettings] = None,
+        inference: Optional[InferenceSettings] = None,
+    ) -> None:
         self._name = name
         self.model_settings = model or ModelSettings()
         self.training_settings = training or TrainingSettings()
@@ -116,11 +121,19 @@ class GitPtychoPINNReconstructor:
     # ------------------------------------------------------------------------------------------ configs
     def _create_model_config(self, model_size: int) -> ModelConfig:  # PDg L87-100
         s = self.model_settings
-        return ModelConfig(N=model_size, gridsize=int(s.gridsize), n_filters_scale=int(s.n_filters_scale),
-                           model_type=self._name.lower(), amp_activation=str(s.amp_activation),
-                           object_big=bool(s.object_big), probe_big=bool(s.probe_big), probe_mask=bool(s.probe_mask),
-                           pad_object=bool(s.pad_object), probe_scale=float(s.probe_scale),
-                           gaussian_smoothing_sigma=float(s.gaussian_smoothing_sigma))
+        return ModelConfig(
+            N=model_size,
+            gridsize=int(s.gridsize),
+            n_filters_scale=int(s.n_filters_scale),
+            model_type=self._name.lower(),
+            amp_activation=str(s.amp_activation),
+            object_big=bool(s.object_big),
+            probe_big=bool(s.probe_big),
+            probe_mask=bool(s.probe_mask),
+            pad_object=bool(s.pad_object),
+            probe_scale=float(s.probe_scale),
+            gaussian_smoothing_sigma=float(s.gaussian_smoothing_sigma),
+        )
 
     # ------------------------------------------------------------------------------------------ inference
     def _reconstruct_image(self, test_data: Any) -> Any:  # PDg L115-119
@@ -134,23 +147,34 @@ class GitPtychoPINNReconstructor:
         if parameters.diffraction_patterns.shape[-2] != model_size:  # PDg L124
             raise ValueError("Model requires square diffraction patterns!")
         model_config = self._create_model_config(model_size)
-        inference_config = InferenceConfig(model=model_config, model_path=Path(), test_data_file=Path(),
-                                           debug=False, output_dir=Path())
+        inference_config = InferenceConfig(
+            model=model_config, model_path=Path(), test_data_file=Path(), debug=False, output_dir=Path()
+        )
         update_legacy_dict(ptycho.params.cfg, inference_config)
         test_raw_data = create_raw_data(parameters)
         ptycho.probe.set_probe_guess(None, test_raw_data.probeGuess)  # ptycho.probe: bound by the imports above
         test_dataset = test_raw_data.generate_grouped_data(
-            model_config.N, K=self.inference_settings.n_nearest_neighbors,
-            nsamples=self.inference_settings.n_samples)  # no gridsize=, no seed=
-        test_data_container = ptycho.loader.load(lambda: test_dataset, test_raw_data.probeGuess, which=None,
-                                                 create_split=False)
+            model_config.N, K=self.inference_settings.n_nearest_neighbors, nsamples=self.inference_settings.n_samples
+        )  # no gridsize=, no seed=
+        test_data_container = ptycho.loader.load(
+            lambda: test_dataset, test_raw_data.probeGuess, which=None, create_split=False
+        )
         obj_tensor_full = self._reconstruct_image(test_data_container)
         stitched = ptycho.tf_helper.reassemble_position(obj_tensor_full, test_data_container.global_offsets, M=20)
         object_in = parameters.product.object_
-        object_out = Object(array=numpy.squeeze(stitched), layer_spacing_m=object_in.layer_spacing_m,
-                            pixel_geometry=object_in.get_pixel_geometry(), center=object_in.get_center())
-        product = Product(metadata=parameters.product.metadata, probe_positions=parameters.product.probe_positions,
-                          probes=parameters.product.probes, object_=object_out, losses=[])
+        object_out = Object(
+            array=numpy.squeeze(stitched),
+            layer_spacing_m=object_in.layer_spacing_m,
+            pixel_geometry=object_in.get_pixel_geometry(),
+            center=object_in.get_center(),
+        )
+        product = Product(
+            metadata=parameters.product.metadata,
+            probe_positions=parameters.product.probe_positions,
+            probes=parameters.product.probes,
+            object_=object_out,
+            losses=[],
+        )
         return ReconstructOutput(product)
 
     # ------------------------------------------------------------------------------------------ models
@@ -171,10 +195,17 @@ class GitPtychoPINNReconstructor:
             object_point = object_geometry.map_coordinates_probe_to_object(scan_point)
             xcoords.append(object_point.x_px)
             ycoords.append(object_point.y_px)
-        numpy.savez(file_path, xcoords=xcoords, ycoords=ycoords, xcoords_start=xcoords, ycoords_start=ycoords,
-                    diff3d=parameters.diffraction_patterns,
-                    probeGuess=product.probes.get_probe_no_opr().get_incoherent_mode(0),
-                    objectGuess=product.object_.get_layer(0), scan_index=numpy.zeros(len(xcoords), dtype=int))
+        numpy.savez(
+            file_path,
+            xcoords=xcoords,
+            ycoords=ycoords,
+            xcoords_start=xcoords,
+            ycoords_start=ycoords,
+            diff3d=parameters.diffraction_patterns,
+            probeGuess=product.probes.get_probe_no_opr().get_incoherent_mode(0),
+            objectGuess=product.object_.get_layer(0),
+            scan_index=numpy.zeros(len(xcoords), dtype=int),
+        )
 
     def train(self, data_path: Path, output_dir: Path, *, reopen: bool = True) -> TrainOutput:  # PDg L231-275
         test_raw_data = RawData.from_file(data_path / "test_data.npz")
@@ -182,11 +213,21 @@ class GitPtychoPINNReconstructor:
         model_size = train_raw_data.diff3d.shape[-1]
         s = self.training_settings
         training_config = TrainingConfig(
-            model=self._create_model_config(model_size), train_data_file=Path(), test_data_file=None,
-            batch_size=s.batch_size, nepochs=s.nepochs, mae_weight=s.mae_weight, nll_weight=s.nll_weight,
-            realspace_mae_weight=s.realspace_mae_weight, realspace_weight=s.realspace_weight, nphotons=s.nphotons,
-            positions_provided=s.positions_provided, probe_trainable=s.probe_trainable,
-            intensity_scale_trainable=s.intensity_scale_trainable, output_dir=Path())
+            model=self._create_model_config(model_size),
+            train_data_file=Path(),
+            test_data_file=None,
+            batch_size=s.batch_size,
+            nepochs=s.nepochs,
+            mae_weight=s.mae_weight,
+            nll_weight=s.nll_weight,
+            realspace_mae_weight=s.realspace_mae_weight,
+            realspace_weight=s.realspace_weight,
+            nphotons=s.nphotons,
+            positions_provided=s.positions_provided,
+            probe_trainable=s.probe_trainable,
+            intensity_scale_trainable=s.intensity_scale_trainable,
+            output_dir=Path(),
+        )
         update_legacy_dict(ptycho.params.cfg, training_config)
         from ptycho.workflows.components import run_cdi_example, save_outputs
 

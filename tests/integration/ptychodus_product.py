@@ -66,40 +66,59 @@ class Scene:
 
 
 def _metadata(name: str, nphotons: float) -> ProductMetadata:
-    return ProductMetadata(name=name, comments="synthetic product for the ptychopinn integration tests",
-                           detector_distance_m=DETECTOR_DISTANCE_M, photon_energy_eV=PHOTON_ENERGY_EV,
-                           probe_photon_count=float(nphotons), exposure_time_s=0.1, mass_attenuation_m2_per_kg=0.0,
-                           tomography_angle_deg=0.0)
+    return ProductMetadata(
+        name=name,
+        comments="synthetic product for the ptychopinn integration tests",
+        detector_distance_m=DETECTOR_DISTANCE_M,
+        photon_energy_eV=PHOTON_ENERGY_EV,
+        probe_photon_count=float(nphotons),
+        exposure_time_s=0.1,
+        mass_attenuation_m2_per_kg=0.0,
+        tomography_angle_deg=0.0,
+    )
 
 
-def build_product(object_array: np.ndarray, probe_stack: np.ndarray, positions_px: np.ndarray, *,
-                  name: str = "synthetic", nphotons: float = 1e6) -> Product:
+def build_product(
+    object_array: np.ndarray,
+    probe_stack: np.ndarray,
+    positions_px: np.ndarray,
+    *,
+    name: str = "synthetic",
+    nphotons: float = 1e6,
+) -> Product:
     """A Ptychodus ``Product`` from an object ``(H, W)``, a probe mode stack ``(modes, n, n)`` and pixel positions."""
     pixel = PixelGeometry(width_m=OBJECT_PIXEL_M, height_m=OBJECT_PIXEL_M)
     center = ObjectCenter(x_m=0.0, y_m=0.0)
     height, width = object_array.shape
     x_m = center.x_m + OBJECT_PIXEL_M * (positions_px[:, 0] - (width - 1) / 2)
     y_m = center.y_m + OBJECT_PIXEL_M * (positions_px[:, 1] - (height - 1) / 2)
-    positions = ProbePositionSequence([ProbePosition(index=i, x_m=float(x), y_m=float(y))
-                                       for i, (x, y) in enumerate(zip(x_m, y_m))])
-    probes = ProbeSequence(array=np.asarray(probe_stack, dtype=np.complex64)[np.newaxis], opr_weights=None,
-                           pixel_geometry=pixel)
+    positions = ProbePositionSequence(
+        [ProbePosition(index=i, x_m=float(x), y_m=float(y)) for i, (x, y) in enumerate(zip(x_m, y_m, strict=True))]
+    )
+    probes = ProbeSequence(
+        array=np.asarray(probe_stack, dtype=np.complex64)[np.newaxis], opr_weights=None, pixel_geometry=pixel
+    )
     object_ = Object(array=np.asarray(object_array, dtype=np.complex64), pixel_geometry=pixel, center=center)
-    return Product(metadata=_metadata(name, nphotons), probe_positions=positions, probes=probes, object_=object_,
-                   losses=[])
+    return Product(
+        metadata=_metadata(name, nphotons), probe_positions=positions, probes=probes, object_=object_, losses=[]
+    )
 
 
 def assemble(counts: np.ndarray, bad_pixels: Optional[np.ndarray] = None) -> AssembledDiffractionData:
     """``AssembledDiffractionData`` with scan indexes ``0 … n−1`` (Ptychodus pairs patterns and positions by index)."""
     if bad_pixels is None:
         bad_pixels = np.zeros(counts.shape[1:], dtype=bool)
-    return AssembledDiffractionData(indexes=np.arange(len(counts)), patterns=counts,
-                                    pixel_geometry=PixelGeometry(DETECTOR_PIXEL_M, DETECTOR_PIXEL_M),
-                                    bad_pixels=bad_pixels)
+    return AssembledDiffractionData(
+        indexes=np.arange(len(counts)),
+        patterns=counts,
+        pixel_geometry=PixelGeometry(DETECTOR_PIXEL_M, DETECTOR_PIXEL_M),
+        bad_pixels=bad_pixels,
+    )
 
 
-def make_scene(n_positions: int = 300, *, scan: str = "raster", seed: int = 0, nphotons: float = 1e6,
-               object_size: int = 224) -> Scene:
+def make_scene(
+    n_positions: int = 300, *, scan: str = "raster", seed: int = 0, nphotons: float = 1e6, object_size: int = 224
+) -> Scene:
     """The standard test scene: a ``lines`` object (zero phase), the default disc probe, ~``n_positions`` points.
 
     ``scan='raster'`` gives an ``ny × nx`` grid spanning the allowed box (306 points for 300 on 224 px, ~9.6 px
@@ -118,8 +137,14 @@ def make_scene(n_positions: int = 300, *, scan: str = "raster", seed: int = 0, n
     amplitude = simulate(obj, probe, positions, nphotons, np.random.default_rng(noise_seq))
     counts = np.rint(np.square(amplitude.astype(np.float64))).astype(np.uint32)
     product = build_product(obj, probe[np.newaxis], positions, nphotons=nphotons)
-    return Scene(object_true=obj, probe_true=probe, positions_px=positions, counts=counts, product=product,
-                 assembled=assemble(counts))
+    return Scene(
+        object_true=obj,
+        probe_true=probe,
+        positions_px=positions,
+        counts=counts,
+        product=product,
+        assembled=assemble(counts),
+    )
 
 
 # --------------------------------------------------------------------------------------------------- Ptychodus
@@ -145,12 +170,22 @@ def _bilinear(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
     r0 = np.clip(np.floor(rows).astype(np.int64), 0, image.shape[0] - 2)
     c0 = np.clip(np.floor(cols).astype(np.int64), 0, image.shape[1] - 2)
     fr, fc = rows - r0, cols - c0
-    return ((1 - fr) * (1 - fc) * image[r0, c0] + (1 - fr) * fc * image[r0, c0 + 1]
-            + fr * (1 - fc) * image[r0 + 1, c0] + fr * fc * image[r0 + 1, c0 + 1])
+    return (
+        (1 - fr) * (1 - fc) * image[r0, c0]
+        + (1 - fr) * fc * image[r0, c0 + 1]
+        + fr * (1 - fc) * image[r0 + 1, c0]
+        + fr * fc * image[r0 + 1, c0 + 1]
+    )
 
 
-def amplitude_correlation(reconstruction: np.ndarray, object_true: np.ndarray, positions_px: np.ndarray, *,
-                          centre_px: Optional[np.ndarray] = None, search: int = 4) -> Tuple[float, float, tuple]:
+def amplitude_correlation(
+    reconstruction: np.ndarray,
+    object_true: np.ndarray,
+    positions_px: np.ndarray,
+    *,
+    centre_px: Optional[np.ndarray] = None,
+    search: int = 4,
+) -> Tuple[float, float, tuple]:
     """Pearson correlation of ``|reconstruction|`` with ``|object_true|`` over the scanned area.
 
     ``reassemble_position`` puts object pixel ``(y, x)`` at canvas pixel ``(P/2 + y − c_y, P/2 + x − c_x)``, ``c``
@@ -169,7 +204,7 @@ def amplitude_correlation(reconstruction: np.ndarray, object_true: np.ndarray, p
     centre = np.mean(positions_px, axis=0) if centre_px is None else np.asarray(centre_px, np.float64)
     x_lo, y_lo = np.ceil(positions_px.min(axis=0)).astype(int)
     x_hi, y_hi = np.floor(positions_px.max(axis=0)).astype(int)
-    ys, xs = np.mgrid[y_lo:y_hi + 1, x_lo:x_hi + 1].astype(np.float64)
+    ys, xs = np.mgrid[y_lo : y_hi + 1, x_lo : x_hi + 1].astype(np.float64)
     scores = {}
     for dy in range(-search, search + 1):
         for dx in range(-search, search + 1):

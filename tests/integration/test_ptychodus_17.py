@@ -7,7 +7,8 @@ its settings registry and ``PtychoPINNReconstructorLibrary`` → ``build_reconst
 its config builders and payload dataclasses, and its ``run_subprocess`` machinery. The backend of every child is
 the ``KERAS_BACKEND`` of this test run.
 
-Settings used (Ptychodus defaults unless named): ``NumFiltersScale=1``, ``NumEpochs=EPOCHS`` (``GRIDSIZE2_EPOCHS`` for gridsize 2), ``BatchSize``
+Settings used (Ptychodus defaults unless named): ``NumFiltersScale=1``, ``NumEpochs=EPOCHS``
+(``GRIDSIZE2_EPOCHS`` for gridsize 2), ``BatchSize``
 default 16; for reconstruction ``NumSamples = number of scan points`` (the default of 1 reconstructs a single
 randomly chosen patch, as in the original) and ``NumNearestNeighbors`` default 7.
 
@@ -39,7 +40,6 @@ from ptychodus.model.processing.subprocess_reconstructor import TAG_MODEL_SAVED,
 from ptychodus.model.ptychopinn import reconstructor as pd_reconstructor
 from ptychodus.model.ptychopinn._payload import MODEL_FILE_NAME, ReconstructPayload, TrainPayload
 from ptychodus.model.ptychopinn._subprocess import run_train
-
 from ptychodus_product import N, Scene, amplitude_correlation, make_scene, pinn_library
 
 pytestmark = pytest.mark.usefixtures("watchdog")
@@ -111,8 +111,10 @@ def check_reconstruction(output: ReconstructOutput, scene: Scene, gridsize: int,
     assert obj.get_pixel_geometry() == scene.product.object_.get_pixel_geometry()
     assert len(output.product.probe_positions) == len(scene.positions_px)
     nominal, best, shift = amplitude_correlation(array[0], scene.object_true, scene.positions_px)
-    print(f"\n[{label}] amplitude correlation with the true object: {nominal:.3f} at the nominal placement, "
-          f"{best:.3f} best (shift {shift})")
+    print(
+        f"\n[{label}] amplitude correlation with the true object: {nominal:.3f} at the nominal placement, "
+        f"{best:.3f} best (shift {shift})"
+    )
     score = nominal if gridsize == 1 else best
     assert score >= MIN_CORRELATION[gridsize], (nominal, best, shift)
     _, control, _ = amplitude_correlation(array[0], another_object(scene), scene.positions_px)
@@ -122,8 +124,9 @@ def check_reconstruction(output: ReconstructOutput, scene: Scene, gridsize: int,
     return score
 
 
-def test_factory_trains_saves_opens_and_reconstructs_in_subprocesses(scene: Scene, training_data: Path,
-                                                                     tmp_path: Path, backend: str) -> None:
+def test_factory_trains_saves_opens_and_reconstructs_in_subprocesses(
+    scene: Scene, training_data: Path, tmp_path: Path, backend: str
+) -> None:
     """gridsize 1 via ``build_reconstructor``: train child → save zip → new library opens it → reconstruct child."""
     _, pinn = pinn_library(1, epochs=EPOCHS)
     assert pinn.is_trainable and not pinn.is_model_loaded()
@@ -147,18 +150,20 @@ def test_factory_trains_saves_opens_and_reconstructs_in_subprocesses(scene: Scen
     reconstruct_s = time.perf_counter() - tic
     assert len(results) == 1
     check_reconstruction(results[0], scene, 1, f"1.7.0 factory, gridsize 1, {backend}")
-    print(f"[timing] {backend}: Ptychodus 1.7.0 train child {train_s:.1f} s + reconstruct child {reconstruct_s:.1f} s"
-          f" = {train_s + reconstruct_s:.1f} s ({len(scene.positions_px)} points, {EPOCHS} epoch(s))")
+    print(
+        f"[timing] {backend}: Ptychodus 1.7.0 train child {train_s:.1f} s + reconstruct child {reconstruct_s:.1f} s"
+        f" = {train_s + reconstruct_s:.1f} s ({len(scene.positions_px)} points, {EPOCHS} epoch(s))"
+    )
 
 
-def test_entry_points_gridsize2_train_here_reconstruct_in_new_process(scene: Scene, training_data: Path,
-                                                                      tmp_path: Path, backend: str) -> None:
+def test_entry_points_gridsize2_train_here_reconstruct_in_new_process(
+    scene: Scene, training_data: Path, tmp_path: Path, backend: str
+) -> None:
     """gridsize 2: ``run_train`` with Ptychodus's ``TrainPayload``; ``run_reconstruct`` in a spawned process."""
     import keras
 
     library, _ = pinn_library(2, epochs=GRIDSIZE2_EPOCHS, n_samples=len(scene.positions_px))
-    training_config = pd_reconstructor._build_training_config(library.model_settings, library.training_settings,
-                                                              "PINN")
+    training_config = pd_reconstructor._build_training_config(library.model_settings, library.training_settings, "PINN")
     assert training_config.model.N == 0 and training_config.n_groups == 512  # what Ptychodus sends
     training_config.n_groups = GRIDSIZE2_GROUPS  # see the module docstring
     output = tmp_path / "gs2"
@@ -171,10 +176,14 @@ def test_entry_points_gridsize2_train_here_reconstruct_in_new_process(scene: Sce
     assert training_config.model.N == N  # Ptychodus assigned it (a frozen ModelConfig would have raised)
 
     payload = ReconstructPayload(
-        inference_config=pd_reconstructor._build_inference_config(library.model_settings, "PINN", N,
-                                                                   is_developer_mode_enabled=False),
-        model_bundle_dir=output, n_nearest_neighbors=library.inference_settings.n_nearest_neighbors.get_value(),
-        n_samples=library.inference_settings.n_samples.get_value(), reconstruct_input=scene.reconstruct_input())
+        inference_config=pd_reconstructor._build_inference_config(
+            library.model_settings, "PINN", N, is_developer_mode_enabled=False
+        ),
+        model_bundle_dir=output,
+        n_nearest_neighbors=library.inference_settings.n_nearest_neighbors.get_value(),
+        n_samples=library.inference_settings.n_samples.get_value(),
+        reconstruct_input=scene.reconstruct_input(),
+    )
     events: List[tuple] = []
     with run_subprocess(pd_reconstructor._RECONSTRUCT_ENTRY, payload) as stream:
         events.extend(stream)
@@ -187,16 +196,19 @@ def test_parent_side_imports_no_framework() -> None:
     import subprocess
     import sys
 
-    code = ("import sys\n"
-            "from ptychodus.api.settings import SettingsRegistry\n"
-            "from ptychodus.model.ptychopinn.core import PtychoPINNReconstructorLibrary\n"
-            "from ptychodus.model.ptychopinn import reconstructor as r\n"
-            "lib = PtychoPINNReconstructorLibrary(SettingsRegistry(), False)\n"
-            "assert [x.name for x in lib] == ['PINN', 'Supervised'], list(lib)\n"
-            "tc = r._build_training_config(lib.model_settings, lib.training_settings, 'PINN')\n"
-            "import pickle; pickle.loads(pickle.dumps(tc))\n"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('keras', 'torch', 'tensorflow', 'jax')]\n"
-            "assert not bad, bad\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ),
-                          timeout=300)
+    code = (
+        "import sys\n"
+        "from ptychodus.api.settings import SettingsRegistry\n"
+        "from ptychodus.model.ptychopinn.core import PtychoPINNReconstructorLibrary\n"
+        "from ptychodus.model.ptychopinn import reconstructor as r\n"
+        "lib = PtychoPINNReconstructorLibrary(SettingsRegistry(), False)\n"
+        "assert [x.name for x in lib] == ['PINN', 'Supervised'], list(lib)\n"
+        "tc = r._build_training_config(lib.model_settings, lib.training_settings, 'PINN')\n"
+        "import pickle; pickle.loads(pickle.dumps(tc))\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('keras', 'torch', 'tensorflow', 'jax')]\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -25,7 +25,6 @@ from ptychodus.model.ptychopinn import reconstructor as pd_reconstructor
 from ptychodus.model.ptychopinn._payload import TrainPayload
 from ptychodus.model.ptychopinn._subprocess import run_train
 from ptychodus.model.ptychopinn.core import PtychoPINNReconstructorLibrary
-
 from ptychodus_git_reconstructor import GitPtychoPINNReconstructor
 from ptychodus_product import Scene, assemble, build_product, make_scene
 

@@ -17,7 +17,6 @@ import pytest
 from ptychodus.api.io import save_ptychopinn_training_data
 from ptychodus.api.reconstruct import PositionIndexFilter
 from ptychodus.model.processing._subprocess_protocol import run_subprocess
-
 from ptychodus_product import amplitude_correlation, make_scene, pinn_library
 
 pytestmark = [pytest.mark.cross_backend, pytest.mark.usefixtures("watchdog")]
@@ -65,9 +64,11 @@ def test_ptychodus_bundle_from_torch_reconstructs_under_tensorflow_and_jax(tmp_p
     for backend in BACKENDS:
         err = float(np.abs(objects[backend] - reference).max() / np.abs(reference).max())
         nominal, _, _ = amplitude_correlation(objects[backend], scene.object_true, scene.positions_px)
-        print(f"\n[cross-backend] trained under {TRAIN_BACKEND}, reconstructed under {backend}: shape "
-              f"{objects[backend].shape}, max-norm relative difference to {TRAIN_BACKEND} {err:.2e}, amplitude "
-              f"correlation {nominal:.3f}")
+        print(
+            f"\n[cross-backend] trained under {TRAIN_BACKEND}, reconstructed under {backend}: shape "
+            f"{objects[backend].shape}, max-norm relative difference to {TRAIN_BACKEND} {err:.2e}, amplitude "
+            f"correlation {nominal:.3f}"
+        )
         assert objects[backend].shape == reference.shape
         assert err <= RTOL, (backend, err)
         assert nominal >= MIN_CORRELATION, (backend, nominal)

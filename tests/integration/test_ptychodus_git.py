@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ptychodus.api.reconstruct import PositionIndexFilter
-
 from ptychodus_git_reconstructor import GitPtychoPINNReconstructor, ModelSettings, TrainingSettings
 from ptychodus_product import Scene, amplitude_correlation, make_scene
 
@@ -46,10 +45,12 @@ def scene() -> Scene:
     return make_scene(N_POSITIONS)
 
 
-def test_git_train_save_then_open_and_reconstruct_in_new_process(scene: Scene, tmp_path: Path, backend: str,
-                                                                 caplog) -> None:
-    reconstructor = GitPtychoPINNReconstructor(model=ModelSettings(n_filters_scale=1),
-                                               training=TrainingSettings(nepochs=EPOCHS))
+def test_git_train_save_then_open_and_reconstruct_in_new_process(
+    scene: Scene, tmp_path: Path, backend: str, caplog
+) -> None:
+    reconstructor = GitPtychoPINNReconstructor(
+        model=ModelSettings(n_filters_scale=1), training=TrainingSettings(nepochs=EPOCHS)
+    )
     assert reconstructor.ptychopinn_version  # importlib.metadata.version('ptychopinn')
     data = tmp_path / "data"
     data.mkdir()
@@ -83,9 +84,21 @@ def test_git_train_save_then_open_and_reconstruct_in_new_process(scene: Scene, t
         pickle.dump(scene.reconstruct_input(), handle)
     target = tmp_path / "reconstruction.npz"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, str(HERE / "git_reconstruct_worker.py"), str(output), str(source),
-                           str(target), "1", str(len(scene.positions_px))], capture_output=True, text=True, env=env,
-                          timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "git_reconstruct_worker.py"),
+            str(output),
+            str(source),
+            str(target),
+            "1",
+            str(len(scene.positions_px)),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     with np.load(target) as got:
         obj, opened_scale, params_scale = got["obj"], float(got["opened_scale"]), float(got["params_scale"])

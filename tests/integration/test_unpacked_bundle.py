@@ -21,8 +21,9 @@ def test_folder_without_archive_or_manifest_is_still_file_not_found(tmp_path):
 
 def test_unpacked_archive_missing_members_names_them(tmp_path):
     (tmp_path / "manifest.dill").write_bytes(b"x")
-    (tmp_path / "manifest.json").write_text(json.dumps({"sha256": {"manifest.dill": "0",
-                                                                  "diffraction_to_obj/model.keras": "0"}}))
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"sha256": {"manifest.dill": "0", "diffraction_to_obj/model.keras": "0"}})
+    )
     with pytest.raises(FileNotFoundError, match=r"lacks \['diffraction_to_obj/model.keras'\]"):
         load_inference_bundle(tmp_path)
 

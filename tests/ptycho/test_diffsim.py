@@ -62,8 +62,10 @@ def test_diffract_obj_uses_cfg_n():
     np.random.seed(1)
     noisy = diffsim.diffract_obj(psi * 10)
     np.random.seed(1)
-    np.testing.assert_array_equal(noisy, np.sqrt(np.random.poisson(np.square(ref.pad_and_diffract(psi * 10)
-                                                                            .astype(np.float32))).astype(np.float32)))
+    np.testing.assert_array_equal(
+        noisy,
+        np.sqrt(np.random.poisson(np.square(ref.pad_and_diffract(psi * 10).astype(np.float32))).astype(np.float32)),
+    )
     params.cfg["N"] = 32
     with pytest.raises(ValueError, match="shape"):
         diffsim.diffract_obj(psi)

@@ -31,10 +31,19 @@ def synthetic_container(n=20, N=16, C=4, seed=0):
     Y_phi = rs.rand(n, N, N, C).astype(np.float32)
     coords = rs.rand(n, 1, 2, C).astype(np.float32)
     probe = (rs.rand(N, N) + 1j * rs.rand(N, N)).astype(np.complex64)
-    return PtychoDataContainer(X=X, Y_I=Y_I, Y_phi=Y_phi, norm_Y_I=np.ones(n), YY_full=None, coords_nominal=coords,
-                               coords_true=coords, nn_indices=np.zeros((n, C), np.int32),
-                               global_offsets=coords[..., :1].astype(np.float64),
-                               local_offsets=coords.astype(np.float64), probeGuess=probe)
+    return PtychoDataContainer(
+        X=X,
+        Y_I=Y_I,
+        Y_phi=Y_phi,
+        norm_Y_I=np.ones(n),
+        YY_full=None,
+        coords_nominal=coords,
+        coords_true=coords,
+        nn_indices=np.zeros((n, C), np.int32),
+        global_offsets=coords[..., :1].astype(np.float64),
+        local_offsets=coords.astype(np.float64),
+        probeGuess=probe,
+    )
 
 
 def grouped_raw(n_side=6, N=16, with_object=True):
@@ -84,8 +93,9 @@ def test_container_converts_backend_tensors_and_mode_stack_probe(caplog):
     coords = ops.convert_to_tensor(np.zeros((4, 1, 2, 1), np.float32))
     stack = np.stack([np.full((8, 8), k + 1, np.complex64) for k in range(3)])
     with caplog.at_level(logging.WARNING, logger="ptycho.raw_data"):
-        c = PtychoDataContainer(X, X, X, None, None, coords, coords, None, np.zeros((4, 1, 2, 1)),
-                                np.zeros((4, 1, 2, 1)), stack)
+        c = PtychoDataContainer(
+            X, X, X, None, None, coords, coords, None, np.zeros((4, 1, 2, 1)), np.zeros((4, 1, 2, 1)), stack
+        )
     assert isinstance(c._X_np, np.ndarray) and isinstance(c._coords_nominal_np, np.ndarray)
     np.testing.assert_array_equal(c.probe, stack[0])
     assert "mode 0" in caplog.text
@@ -95,8 +105,21 @@ def test_to_npz(tmp_path):
     c = synthetic_container(n=5)
     c.to_npz(tmp_path / "c.npz")
     with np.load(tmp_path / "c.npz", allow_pickle=True) as f:
-        assert sorted(f.files) == sorted(["X", "Y_I", "Y_phi", "norm_Y_I", "YY_full", "coords_nominal",
-                                          "coords_true", "nn_indices", "global_offsets", "local_offsets", "probe"])
+        assert sorted(f.files) == sorted(
+            [
+                "X",
+                "Y_I",
+                "Y_phi",
+                "norm_Y_I",
+                "YY_full",
+                "coords_nominal",
+                "coords_true",
+                "nn_indices",
+                "global_offsets",
+                "local_offsets",
+                "probe",
+            ]
+        )
         np.testing.assert_array_equal(f["X"], c.X)
 
 
@@ -169,8 +192,9 @@ def test_from_raw_data_without_pc_uses_cfg():
     raw = grouped_raw(with_object=False)
     params.cfg.update(N=16, gridsize=2)
     np.random.seed(3)
-    c = PtychoDataContainer.from_raw_data_without_pc(raw.xcoords, raw.ycoords, raw.diff3d, raw.probeGuess,
-                                                      raw.scan_index, K=6, nsamples=5)
+    c = PtychoDataContainer.from_raw_data_without_pc(
+        raw.xcoords, raw.ycoords, raw.diff3d, raw.probeGuess, raw.scan_index, K=6, nsamples=5
+    )
     assert c.X.shape == (5, 16, 16, 4)
     np.random.seed(3)
     ref = raw.generate_grouped_data(16, K=6, nsamples=5, gridsize=2)

@@ -25,8 +25,10 @@ def clean_cache():
 
 
 def test_import_builds_nothing_and_params_alias_is_back():
-    code = ("import ptycho.model as m, ptycho.params as p; "
-            "assert m._lazy_cache == {} and not m._model_construction_done; assert m.params is p.params")
+    code = (
+        "import ptycho.model as m, ptycho.params as p; "
+        "assert m._lazy_cache == {} and not m._model_construction_done; assert m.params is p.params"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     params.cfg["intensity_scale"] = 12.5
     assert model.params()["intensity_scale"] == 12.5
@@ -44,7 +46,7 @@ def test_create_model_with_gridsize_reads_cfg(gridsize, probe_big, expected):
 def test_lazy_singletons_warn_and_are_assignable():
     params.cfg.update({"N": 64, "gridsize": 1, "n_filters_scale": 1, "intensity_scale": 31.25})
     with pytest.warns(DeprecationWarning):
-        autoencoder = model.autoencoder
+        model.autoencoder  # noqa: B018 (the attribute access is what warns)
     assert model._model_construction_done and model.diffraction_to_obj is model._lazy_cache["diffraction_to_obj"]
     replacement = object()
     model.autoencoder = replacement
@@ -52,12 +54,23 @@ def test_lazy_singletons_warn_and_are_assignable():
 
 
 def test_compiled_model_trains_on_a_container():
-    params.cfg.update({"N": 64, "gridsize": 1, "n_filters_scale": 1, "intensity_scale": 31.25, "batch_size": 4,
-                       "probe.big": True, "probe.mask": False})
+    params.cfg.update(
+        {
+            "N": 64,
+            "gridsize": 1,
+            "n_filters_scale": 1,
+            "intensity_scale": 31.25,
+            "batch_size": 4,
+            "probe.big": True,
+            "probe.mask": False,
+        }
+    )
     rng = np.random.default_rng(0)
-    container = types.SimpleNamespace(X=rng.random((8, 64, 64, 1)).astype(np.float32) + 0.1,
-                                      coords=np.zeros((8, 1, 2, 1), np.float32),
-                                      Y_I=np.ones((8, 64, 64, 1), np.float32))
+    container = types.SimpleNamespace(
+        X=rng.random((8, 64, 64, 1)).astype(np.float32) + 0.1,
+        coords=np.zeros((8, 1, 2, 1), np.float32),
+        Y_I=np.ones((8, 64, 64, 1), np.float32),
+    )
     autoencoder, _ = model.create_compiled_model()
     inputs, outputs = model.prepare_inputs(container), model.prepare_outputs(container)
     np.testing.assert_allclose(inputs[0], container.X * 31.25, rtol=1e-6)

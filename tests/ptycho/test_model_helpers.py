@@ -16,8 +16,6 @@ from ptycho_testing.arrays import assert_close, to_numpy
 RNG = np.random.default_rng(11)
 
 
-
-
 def test_negloglik_elementwise_matches_reference():
     y_pred = (RNG.random((3, 8, 8, 2)) * 1e3 + 1.0).astype(np.float32)
     y_true = np.round(y_pred * RNG.uniform(0.5, 1.5, y_pred.shape)).astype(np.float32)

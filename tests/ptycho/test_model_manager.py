@@ -20,8 +20,17 @@ def _clean(clean_models):
 
 
 def test_save_then_load_in_a_fresh_process(tmp_path):
-    params.cfg.update({"N": 64, "gridsize": 1, "n_filters_scale": 1, "intensity_scale": 31.25, "probe.big": True,
-                       "probe.mask": False, "nphotons": 1e6})
+    params.cfg.update(
+        {
+            "N": 64,
+            "gridsize": 1,
+            "n_filters_scale": 1,
+            "intensity_scale": 31.25,
+            "probe.big": True,
+            "probe.mask": False,
+            "nphotons": 1e6,
+        }
+    )
     autoencoder, d2o = model.create_compiled_model()
     model.autoencoder, model.diffraction_to_obj = autoencoder, d2o
     model_manager.save(tmp_path)
@@ -36,11 +45,12 @@ def test_save_then_load_in_a_fresh_process(tmp_path):
 import numpy as np
 from ptycho import params
 from ptycho.model_manager import ModelManager
-models = ModelManager.load_multiple_models({str(tmp_path / 'wts.h5')!r}, ['diffraction_to_obj'])
-assert abs(params.cfg['intensity_scale'] - 31.25) < 1e-4 and params.cfg['n_filters_scale'] == 1 and params.cfg['nphotons'] == 1e6
-x = np.load({str(tmp_path / 'x.npy')!r})
+models = ModelManager.load_multiple_models({str(tmp_path / "wts.h5")!r}, ['diffraction_to_obj'])
+assert abs(params.cfg['intensity_scale'] - 31.25) < 1e-4
+assert params.cfg['n_filters_scale'] == 1 and params.cfg['nphotons'] == 1e6
+x = np.load({str(tmp_path / "x.npy")!r})
 out = models['diffraction_to_obj'].predict([x, np.zeros((2, 1, 2, 1), np.float32)], verbose=0)
-exp = np.load({str(tmp_path / 'expected.npy')!r})
+exp = np.load({str(tmp_path / "expected.npy")!r})
 assert np.abs(out - exp).max() <= 1e-6 * np.abs(exp).max(), np.abs(out - exp).max()
 """
     proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ), capture_output=True, text=True)

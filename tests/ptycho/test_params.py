@@ -12,18 +12,47 @@ import pytest
 from ptycho import params
 
 EXPECTED_DEFAULTS = {
-    "N": 128, "offset": 4, "gridsize": 2, "outer_offset_train": None, "outer_offset_test": None,
-    "batch_size": 16, "nepochs": 60, "n_filters_scale": 2, "output_prefix": "outputs", "big_gridsize": 10,
-    "max_position_jitter": 10, "sim_jitter_scale": 0.0, "default_probe_scale": 0.7, "mae_weight": 0.0,
-    "nll_weight": 1.0, "tv_weight": 0.0, "realspace_mae_weight": 0.0, "realspace_weight": 0.0,
-    "nphotons": 1e9, "nimgs_train": 9, "nimgs_test": 3, "data_source": "generic", "probe.trainable": False,
-    "intensity_scale.trainable": False, "positions.provided": False, "object.big": True, "probe.big": False,
-    "probe_scale": 10.0, "set_phi": False, "probe.mask": True, "pad_object": True, "model_type": "pinn",
-    "label": "", "size": 392, "amp_activation": "sigmoid", "h5_path": "wts.h5", "npseed": 42, "debug": True,
-    "gaussian_smoothing_sigma": 0.0, "use_xla_translate": True,
+    "N": 128,
+    "offset": 4,
+    "gridsize": 2,
+    "outer_offset_train": None,
+    "outer_offset_test": None,
+    "batch_size": 16,
+    "nepochs": 60,
+    "n_filters_scale": 2,
+    "output_prefix": "outputs",
+    "big_gridsize": 10,
+    "max_position_jitter": 10,
+    "sim_jitter_scale": 0.0,
+    "default_probe_scale": 0.7,
+    "mae_weight": 0.0,
+    "nll_weight": 1.0,
+    "tv_weight": 0.0,
+    "realspace_mae_weight": 0.0,
+    "realspace_weight": 0.0,
+    "nphotons": 1e9,
+    "nimgs_train": 9,
+    "nimgs_test": 3,
+    "data_source": "generic",
+    "probe.trainable": False,
+    "intensity_scale.trainable": False,
+    "positions.provided": False,
+    "object.big": True,
+    "probe.big": False,
+    "probe_scale": 10.0,
+    "set_phi": False,
+    "probe.mask": True,
+    "pad_object": True,
+    "model_type": "pinn",
+    "label": "",
+    "size": 392,
+    "amp_activation": "sigmoid",
+    "h5_path": "wts.h5",
+    "npseed": 42,
+    "debug": True,
+    "gaussian_smoothing_sigma": 0.0,
+    "use_xla_translate": True,
 }
-
-
 
 
 def test_default_cfg_has_the_40_original_keys_and_defaults():
@@ -143,8 +172,10 @@ def test_print_params_accepts_array_likes(capsys):
 
 
 def test_import_is_backend_free_and_versioned():
-    code = ("import ptycho, ptycho.params, sys; assert 'keras' not in sys.modules, 'keras imported'; "
-            "print(ptycho.__version__)")
+    code = (
+        "import ptycho, ptycho.params, sys; assert 'keras' not in sys.modules, 'keras imported'; "
+        "print(ptycho.__version__)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == importlib.metadata.version("ptychopinn")

@@ -10,13 +10,10 @@ import logging
 import numpy as np
 import pytest
 
-from ptycho import params
-from ptycho import probe
+from ptycho import params, probe
 from ptycho._host import HostArray
 from ptycho_testing import reference as ref
 from ptycho_testing.arrays import assert_close
-
-
 
 
 def test_lowpass_filter_is_scipy_window():
@@ -72,8 +69,9 @@ def test_set_probe_normalises_default_probe_like_the_original():
     assert float(np.abs(stored).max()) == pytest.approx(2.7234, abs=1e-4)
     mask = ref.probe_mask(64)[..., None]
     assert float(np.mean(np.abs(mask * stored))) == pytest.approx(0.25, rel=1e-6)
-    assert_close(stored, ref.normalize_probe(ref.default_probe(64).astype(np.complex64)[..., None], 4.0), 1e-6,
-                 "set_probe")
+    assert_close(
+        stored, ref.normalize_probe(ref.default_probe(64).astype(np.complex64)[..., None], 4.0), 1e-6, "set_probe"
+    )
     assert probe.get_probe(params).shape == (64, 64, 1)
     np.testing.assert_array_equal(probe.to_np(stored), np.asarray(stored)[:, :, 0])
 

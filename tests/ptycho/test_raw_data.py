@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ptycho import params
-from ptycho import raw_data
+from ptycho import params, raw_data
 from ptycho.raw_data import RawData, RawDataValidationError
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_tf_gs1"
@@ -39,8 +38,9 @@ def make_raw(x, y, N=8, dtype=np.float32, objectGuess=None, seed=1, **kwargs):
     x, y = np.asarray(x), np.asarray(y)
     diff = np.random.RandomState(seed).rand(len(x), N, N)
     diff = (diff * 1000 if np.dtype(dtype).kind in "iu" else diff).astype(dtype)
-    return RawData(x, y, x, y, diff, np.ones((N, N), np.complex64), np.zeros(len(x), int),
-                   objectGuess=objectGuess, **kwargs)
+    return RawData(
+        x, y, x, y, diff, np.ones((N, N), np.complex64), np.zeros(len(x), int), objectGuess=objectGuess, **kwargs
+    )
 
 
 def grid(n):
@@ -64,9 +64,11 @@ def test_constants_and_names():
 
 
 def test_import_binds_probe_and_tf_helper_on_package():
-    code = ("import ptycho.raw_data, ptycho, sys; "
-            "assert ptycho.probe.set_probe_guess and ptycho.tf_helper.reassemble_position; "
-            "assert 'ptycho.loader' not in sys.modules")
+    code = (
+        "import ptycho.raw_data, ptycho, sys; "
+        "assert ptycho.probe.set_probe_guess and ptycho.tf_helper.reassemble_position; "
+        "assert 'ptycho.loader' not in sys.modules"
+    )
     env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "tensorflow"))
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -127,8 +129,9 @@ def test_integer_counts_warn_but_are_not_square_rooted(caplog):
     assert "raw detector counts" in text and "AMPLITUDES" in text and "np.sqrt(counts)" in text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        RawData.from_coords_without_pc(x, x, np.sqrt(counts.astype(np.float32)) + 0.5, np.ones((8, 8)),
-                                       np.zeros(3, int))
+        RawData.from_coords_without_pc(
+            x, x, np.sqrt(counts.astype(np.float32)) + 0.5, np.ones((8, 8)), np.zeros(3, int)
+        )
     assert "counts" not in caplog.text
 
 
@@ -157,14 +160,28 @@ def test_file_round_trip_and_extra_keys(tmp_path):
     path = tmp_path / "scan.npz"
     raw.to_file(path)
     back = RawData.from_file(path)
-    for name in ("xcoords", "ycoords", "xcoords_start", "ycoords_start", "diff3d", "probeGuess", "objectGuess",
-                 "scan_index"):
+    for name in (
+        "xcoords",
+        "ycoords",
+        "xcoords_start",
+        "ycoords_start",
+        "diff3d",
+        "probeGuess",
+        "objectGuess",
+        "scan_index",
+    ):
         np.testing.assert_array_equal(getattr(back, name), getattr(raw, name))
     # Ptychodus 1.7.0 exports: a mode-stack probe and an extra bad_pixels key, no *_start / scan_index
     extra = tmp_path / "ptychodus.npz"
-    np.savez(extra, xcoords=x, ycoords=y, diff3d=raw.diff3d, probeGuess=np.ones((2, 8, 8), np.complex64),
-             bad_pixels=np.zeros((8, 8), bool), _metadata=np.array(json.dumps({"physics_parameters": {"N": 8}}),
-                                                                 dtype=object))
+    np.savez(
+        extra,
+        xcoords=x,
+        ycoords=y,
+        diff3d=raw.diff3d,
+        probeGuess=np.ones((2, 8, 8), np.complex64),
+        bad_pixels=np.zeros((8, 8), bool),
+        _metadata=np.array(json.dumps({"physics_parameters": {"N": 8}}), dtype=object),
+    )
     got = RawData.from_file(extra)
     assert got.xcoords_start is got.xcoords and got.objectGuess is None
     np.testing.assert_array_equal(got.scan_index, np.zeros(9, int))
@@ -179,8 +196,15 @@ def test_to_file_without_object_reloads(tmp_path):
     raw.to_file(tmp_path / "a.npz")
     assert RawData.from_file(tmp_path / "a.npz").objectGuess is None
     # files written by the original's to_file hold a pickled None objectGuess
-    np.savez(tmp_path / "b.npz", xcoords=x, ycoords=y, diff3d=raw.diff3d, probeGuess=raw.probeGuess,
-             objectGuess=None, scan_index=raw.scan_index)
+    np.savez(
+        tmp_path / "b.npz",
+        xcoords=x,
+        ycoords=y,
+        diff3d=raw.diff3d,
+        probeGuess=raw.probeGuess,
+        objectGuess=None,
+        scan_index=raw.scan_index,
+    )
     assert RawData.from_file(tmp_path / "b.npz").objectGuess is None
 
 
@@ -201,8 +225,14 @@ def test_from_file_config_validation_warns(tmp_path, caplog):
     x, y = grid(2)
     path = tmp_path / "m.npz"
     meta = {"physics_parameters": {"nphotons": 1e6, "N": 8, "gridsize": 2}}
-    np.savez(path, xcoords=x, ycoords=y, diff3d=np.ones((4, 8, 8)), probeGuess=np.ones((8, 8)),
-             _metadata=np.array(json.dumps(meta), dtype=object))
+    np.savez(
+        path,
+        xcoords=x,
+        ycoords=y,
+        diff3d=np.ones((4, 8, 8)),
+        probeGuess=np.ones((8, 8)),
+        _metadata=np.array(json.dumps(meta), dtype=object),
+    )
     config = SimpleNamespace(nphotons=1e9, model=SimpleNamespace(N=8, gridsize=1))
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         RawData.from_file(path, validate_config=True, current_config=config)
@@ -211,8 +241,19 @@ def test_from_file_config_validation_warns(tmp_path, caplog):
 
 
 # ----------------------------------------------------------------------------------------------- grouped dict
-KEYS = ["diffraction", "Y", "coords_offsets", "coords_relative", "coords_start_offsets", "coords_start_relative",
-        "coords_nn", "coords_start_nn", "nn_indices", "objectGuess", "X_full"]
+KEYS = [
+    "diffraction",
+    "Y",
+    "coords_offsets",
+    "coords_relative",
+    "coords_start_offsets",
+    "coords_start_relative",
+    "coords_nn",
+    "coords_start_nn",
+    "nn_indices",
+    "objectGuess",
+    "X_full",
+]
 
 
 def test_grouped_dict_gridsize2_keys_shapes_dtypes():
@@ -309,8 +350,9 @@ def test_same_groups_as_original_hand_checked():
     seeds = np.random.permutation(20)[:5]  # = np.random.choice(np.arange(20), 5, replace=False)
     expected = np.array([neighbours(s)[np.random.permutation(4)[:4]] for s in seeds])  # one choice(.., 4) each
     np.testing.assert_array_equal(seeds, [18, 1, 19, 8, 10])
-    np.testing.assert_array_equal(expected, [[19, 17, 15, 16], [0, 3, 4, 2], [16, 15, 18, 17], [6, 9, 10, 7],
-                                             [9, 12, 8, 11]])
+    np.testing.assert_array_equal(
+        expected, [[19, 17, 15, 16], [0, 3, 4, 2], [16, 15, 18, 17], [6, 9, 10, 7], [9, 12, 8, 11]]
+    )
     np.testing.assert_array_equal(got, expected)
     assert got.dtype == np.int32
     # the RNG is left where the original leaves it
@@ -419,8 +461,9 @@ def test_sequential_sampling():
     assert len(capped["nn_indices"]) == 100
     with pytest.raises(ValueError, match="K choose C oversampling"):
         raw.generate_grouped_data(8, K=7, nsamples=110, sequential_sampling=True, gridsize=2)
-    over = raw.generate_grouped_data(8, K=7, nsamples=110, sequential_sampling=True, gridsize=2,
-                                     enable_oversampling=True, neighbor_pool_size=7)
+    over = raw.generate_grouped_data(
+        8, K=7, nsamples=110, sequential_sampling=True, gridsize=2, enable_oversampling=True, neighbor_pool_size=7
+    )
     assert over["nn_indices"].shape == (110, 4)
 
 
@@ -484,8 +527,7 @@ def test_normalize_data_uint16_and_dtypes():
     out = raw_data.normalize_data({"diffraction": values}, 8)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, _reference_norm(values, 8) * values.astype(np.float64), rtol=1e-10)
-    np.testing.assert_allclose(out, raw_data.normalize_data({"diffraction": values.astype(np.float64)}, 8),
-                               rtol=1e-10)
+    np.testing.assert_allclose(out, raw_data.normalize_data({"diffraction": values.astype(np.float64)}, 8), rtol=1e-10)
     assert raw_data.normalize_data({"diffraction": values.astype(np.float32)}, 8).dtype == np.float32
     rs = np.random.RandomState(0)
     big = rs.randint(0, 60000, (3, 16, 16, 4)).astype(np.uint16)  # would overflow if squared as uint16
@@ -511,8 +553,12 @@ def _bilinear_reference(img, cx, cy, N):
             sy, sx = r + cy - N // 2, q + cx - N // 2
             y0, x0 = int(np.floor(sy)), int(np.floor(sx))
             wy, wx = sy - y0, sx - x0
-            for yy, xx, w in ((y0, x0, (1 - wy) * (1 - wx)), (y0, x0 + 1, (1 - wy) * wx),
-                              (y0 + 1, x0, wy * (1 - wx)), (y0 + 1, x0 + 1, wy * wx)):
+            for yy, xx, w in (
+                (y0, x0, (1 - wy) * (1 - wx)),
+                (y0, x0 + 1, (1 - wy) * wx),
+                (y0 + 1, x0, wy * (1 - wx)),
+                (y0 + 1, x0 + 1, wy * wx),
+            ):
                 if 0 <= yy < H and 0 <= xx < W:
                     out[r, q] += w * img[yy, xx]
     return out
@@ -526,7 +572,7 @@ def test_get_image_patches_geometry():
     g = np.array([[[[12.0], [9.0]]]])
     patch = raw_data.get_image_patches(obj, g, np.zeros_like(g), N=N, gridsize=1)
     assert patch.shape == (1, N, N, 1) and patch.dtype == np.complex64 and hasattr(patch, "numpy")
-    np.testing.assert_array_equal(patch[0, :, :, 0], obj[9 - 4:9 + 4, 12 - 4:12 + 4])
+    np.testing.assert_array_equal(patch[0, :, :, 0], obj[9 - 4 : 9 + 4, 12 - 4 : 12 + 4])
     # gridsize 2, fractional positions, some windows partly outside the object
     coords = np.array([[[[3.25, 20.5, 36.75, 11.0], [2.5, 27.125, 14.0, -1.75]]]])
     offsets, relative = raw_data.get_relative_coords(coords)

@@ -20,8 +20,6 @@ FIXTURE = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "legacy_tf_
 RNG = np.random.default_rng(20240521)
 
 
-
-
 def _complex(*shape):
     return (RNG.standard_normal(shape) + 1j * RNG.standard_normal(shape)).astype(np.complex64)
 
@@ -44,8 +42,11 @@ def test_translate_direction_is_canonical_whatever_the_xla_switch(monkeypatch):
     params.cfg["use_xla_translate"] = False
     monkeypatch.setenv("USE_XLA_TRANSLATE", "0")
     assert hh.should_use_xla() is False
-    for out in (hh.translate(img, shift, use_xla_workaround=False), hh.translate_core(img, shift),
-                hh.translate(img, shift, use_xla_workaround=True)):
+    for out in (
+        hh.translate(img, shift, use_xla_workaround=False),
+        hh.translate_core(img, shift),
+        hh.translate(img, shift, use_xla_workaround=True),
+    ):
         out = to_numpy(out)
         assert out[0, 5, 3, 0] == 1.0 and out.sum() == 1.0  # the original's non-XLA path moved it the other way
 
@@ -193,8 +194,9 @@ def test_reassemble_position_matches_original_fixture():
     assert isinstance(np.abs(out).max(), np.float32)  # reductions give NumPy scalars, not 0-d HostArrays
     assert type(out * 2) is np.ndarray
     # backend tensor input, tiny chunks: same result
-    again = hh.reassemble_position(ops.convert_to_tensor(data["diffraction_to_obj"]), data["global_offsets"],
-                                   M=20, chunk_size=1)
+    again = hh.reassemble_position(
+        ops.convert_to_tensor(data["diffraction_to_obj"]), data["global_offsets"], M=20, chunk_size=1
+    )
     assert float(np.max(np.abs(again - expected))) <= 1e-6
 
 

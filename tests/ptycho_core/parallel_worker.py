@@ -55,10 +55,14 @@ def run(devices: int, epochs: int) -> dict:
     spec = ModelSpec(N=64, gridsize=1, n_filters_scale=1, intensity_scale=scale, init_seed=3)
     for d in (1, devices):
         start = time.perf_counter()
-        _, _, history = train_models(spec, probe, x, positions, epochs=epochs, batch_size=8, devices=d,
-                                     validation_split=0.2, shuffle=False)
-        out[str(d)] = {"loss": history["loss"], "val_loss": history.get("val_loss"),
-                       "seconds": time.perf_counter() - start}
+        _, _, history = train_models(
+            spec, probe, x, positions, epochs=epochs, batch_size=8, devices=d, validation_split=0.2, shuffle=False
+        )
+        out[str(d)] = {
+            "loss": history["loss"],
+            "val_loss": history.get("val_loss"),
+            "seconds": time.perf_counter() - start,
+        }
     return out
 
 
@@ -71,8 +75,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 3 and sys.argv[3] == "spawned":
         with tempfile.TemporaryDirectory() as tmp:
             result = Path(tmp) / "result.json"
-            child = multiprocessing.get_context("spawn").Process(target=_child,
-                                                                 args=(n_devices, n_epochs, str(result)))
+            child = multiprocessing.get_context("spawn").Process(target=_child, args=(n_devices, n_epochs, str(result)))
             child.start()
             child.join()
             if child.exitcode != 0:

@@ -29,9 +29,12 @@ def saved(tmp_path_factory):
     spec = ModelSpec(gridsize=2, n_filters_scale=1, intensity_scale=50.0, probe_mask=True)
     autoencoder, d2o = create_compiled_models(spec)
     path = tmp_path_factory.mktemp("arch") / "out" / "wts.h5.zip"
-    write_archive(path, {"autoencoder": autoencoder, "diffraction_to_obj": d2o},
-                  {"N": 64, "gridsize": 2, "probe": np.ones((64, 64, 1), np.complex64), "output_prefix": Path("x")},
-                  intensity_scale=intensity_scale_of(autoencoder))
+    write_archive(
+        path,
+        {"autoencoder": autoencoder, "diffraction_to_obj": d2o},
+        {"N": 64, "gridsize": 2, "probe": np.ones((64, 64, 1), np.complex64), "output_prefix": Path("x")},
+        intensity_scale=intensity_scale_of(autoencoder),
+    )
     rng = np.random.default_rng(0)
     x = rng.random((3, 64, 64, 4)).astype(np.float32) * 50
     pos = rng.uniform(-2, 2, (3, 1, 2, 4)).astype(np.float32)
@@ -47,8 +50,14 @@ def test_round_trip_gives_the_same_object(saved):
     assert isinstance(params["probe"], np.ndarray)
     with zipfile.ZipFile(path) as z:
         names = set(z.namelist())
-    assert {"manifest.dill", "autoencoder/model.keras", "autoencoder/params.dill", "autoencoder/custom_objects.dill",
-            "autoencoder/model.h5", "diffraction_to_obj/model.keras"} <= names
+    assert {
+        "manifest.dill",
+        "autoencoder/model.keras",
+        "autoencoder/params.dill",
+        "autoencoder/custom_objects.dill",
+        "autoencoder/model.h5",
+        "diffraction_to_obj/model.keras",
+    } <= names
 
 
 def test_corrupt_member_is_detected(saved, tmp_path):
@@ -127,8 +136,9 @@ print("@@" + json.dumps({"backend": keras.backend.backend(), "rel": rel, "dtype"
 def test_original_archive_opens_without_tensorflow(backend):
     """The original's archive (probe pickled as a TensorFlow tensor) loads and predicts with TF unimportable."""
     env = dict(os.environ, KERAS_BACKEND=backend)
-    proc = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW, str(LEGACY)], env=env, capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_TENSORFLOW, str(LEGACY)], env=env, capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(next(line[2:] for line in proc.stdout.splitlines() if line.startswith("@@")))
     print(f"{backend} without tensorflow: diffraction_to_obj vs the original's output: rel {result['rel']:.2e}")

@@ -35,11 +35,17 @@ from ptycho_core.safe_pickle import UnsafeArchiveError, safe_load
 from ptycho_core.spec import ModelSpec
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_tf_gs1" / "bundle" / "wts.h5.zip"
-PICKLED = ("manifest.dill", "autoencoder/params.dill", "diffraction_to_obj/params.dill",
-           "autoencoder/custom_objects.dill", "diffraction_to_obj/custom_objects.dill")
+PICKLED = (
+    "manifest.dill",
+    "autoencoder/params.dill",
+    "diffraction_to_obj/params.dill",
+    "autoencoder/custom_objects.dill",
+    "diffraction_to_obj/custom_objects.dill",
+)
 
 
 # --------------------------------------------------------------------------------------------- helpers
+
 
 def _members(path: Path) -> Dict[str, bytes]:
     with zipfile.ZipFile(path) as z:
@@ -75,14 +81,14 @@ def _patch_entry(raw: bytes, member: str, **fields: int) -> bytes:
     local = {"flags": (6, "<H"), "method": (8, "<H"), "crc": (14, "<I"), "csize": (18, "<I"), "usize": (22, "<I")}
     data = bytearray(raw)
     eocd = len(data) - 22
-    assert data[eocd:eocd + 4] == b"PK\x05\x06"
+    assert data[eocd : eocd + 4] == b"PK\x05\x06"
     count, _, offset = struct.unpack_from("<HII", data, eocd + 10)
     pos, found = offset, False
     for _ in range(count):
-        assert data[pos:pos + 4] == b"PK\x01\x02"
+        assert data[pos : pos + 4] == b"PK\x01\x02"
         nlen, elen, clen = struct.unpack_from("<HHH", data, pos + 28)
         (local_at,) = struct.unpack_from("<I", data, pos + 42)
-        if data[pos + 46:pos + 46 + nlen].decode() == member:
+        if data[pos + 46 : pos + 46 + nlen].decode() == member:
             found = True
             for key, value in fields.items():
                 struct.pack_into(central[key][1], data, pos + central[key][0], value)
@@ -111,10 +117,12 @@ def ours(tmp_path_factory) -> Dict[str, bytes]:
     """The members of a genuinely saved archive of the tiny model."""
     spec = ModelSpec(gridsize=2, n_filters_scale=1, intensity_scale=50.0, probe_mask=True)
     autoencoder, d2o = create_compiled_models(spec)
-    path = write_archive(tmp_path_factory.mktemp("attacks") / "wts.h5.zip",
-                         {"autoencoder": autoencoder, "diffraction_to_obj": d2o},
-                         {"N": 64, "gridsize": 2, "probe": np.ones((64, 64, 1), np.complex64)},
-                         intensity_scale=intensity_scale_of(autoencoder))
+    path = write_archive(
+        tmp_path_factory.mktemp("attacks") / "wts.h5.zip",
+        {"autoencoder": autoencoder, "diffraction_to_obj": d2o},
+        {"N": 64, "gridsize": 2, "probe": np.ones((64, 64, 1), np.complex64)},
+        intensity_scale=intensity_scale_of(autoencoder),
+    )
     return _members(path)
 
 
@@ -125,6 +133,7 @@ def original() -> Dict[str, bytes]:
 
 
 # --------------------------------------------------------------------------------------------- pickles
+
 
 class _OsSystem:
     def __init__(self, marker: Path) -> None:
@@ -169,7 +178,9 @@ def test_the_payloads_are_live(kind, tmp_path):
 def test_forged_archives_without_payload_load(ours, original, tmp_path):
     """Control: the forging itself is valid (recomputed checksums pass; a changed plain value comes through)."""
     note = pickle.dumps({**pickle.loads(ours["diffraction_to_obj/params.dill"]), "note": "forged"}, protocol=4)
-    models, params = read_archive(_write_zip(tmp_path / "ours.zip", _forge(ours, {"diffraction_to_obj/params.dill": note})))
+    models, params = read_archive(
+        _write_zip(tmp_path / "ours.zip", _forge(ours, {"diffraction_to_obj/params.dill": note}))
+    )
     assert params["note"] == "forged" and set(models) == {"autoencoder", "diffraction_to_obj"}
     models, params = read_archive(_write_zip(tmp_path / "orig.zip", _forge(original)))
     assert set(models) == {"autoencoder", "diffraction_to_obj"} and params["N"] == 64
@@ -183,10 +194,11 @@ def test_pickle_payload_is_refused_and_never_runs(fmt, member, kind, ours, origi
     base = ours if fmt == "ours" else original
     data = _carrier(member, PAYLOADS[kind](marker))
     if fmt == "original" and member == "manifest.dill":  # keep the original's version
-        data = pickle.dumps({"models": ["autoencoder", "diffraction_to_obj"], "version": "1.0",
-                             "x": PAYLOADS[kind](marker)}, protocol=4)
+        data = pickle.dumps(
+            {"models": ["autoencoder", "diffraction_to_obj"], "version": "1.0", "x": PAYLOADS[kind](marker)}, protocol=4
+        )
     crafted = _write_zip(tmp_path / "wts.h5.zip", _forge(base, {member: data}))
-    for loader in ((read_archive, load_legacy_archive) if fmt == "original" else (read_archive,)):
+    for loader in (read_archive, load_legacy_archive) if fmt == "original" else (read_archive,):
         with pytest.raises(UnsafeArchiveError) as info:
             loader(crafted)
         message = str(info.value)
@@ -196,11 +208,25 @@ def test_pickle_payload_is_refused_and_never_runs(fmt, member, kind, ours, origi
 
 
 DANGEROUS_GLOBALS = [
-    ("posix", "system"), ("os", "system"), ("builtins", "eval"), ("builtins", "exec"), ("builtins", "getattr"),
-    ("builtins", "__import__"), ("subprocess", "Popen"), ("operator", "attrgetter"), ("importlib", "import_module"),
-    ("numpy", "load"), ("numpy.testing._private.utils", "runstring"), ("dill._dill", "_create_function"),
-    ("dill._dill", "_create_code"), ("dill._dill", "_import_module"), ("pickle", "loads"), ("_codecs", "encode"),
-    ("keras.config", "enable_unsafe_deserialization"), ("torch", "load"), ("types", "FunctionType"),
+    ("posix", "system"),
+    ("os", "system"),
+    ("builtins", "eval"),
+    ("builtins", "exec"),
+    ("builtins", "getattr"),
+    ("builtins", "__import__"),
+    ("subprocess", "Popen"),
+    ("operator", "attrgetter"),
+    ("importlib", "import_module"),
+    ("numpy", "load"),
+    ("numpy.testing._private.utils", "runstring"),
+    ("dill._dill", "_create_function"),
+    ("dill._dill", "_create_code"),
+    ("dill._dill", "_import_module"),
+    ("pickle", "loads"),
+    ("_codecs", "encode"),
+    ("keras.config", "enable_unsafe_deserialization"),
+    ("torch", "load"),
+    ("types", "FunctionType"),
 ]
 
 
@@ -210,8 +236,15 @@ def test_dangerous_globals_are_refused(module, name, opcode):
     if opcode == "GLOBAL":
         data = b"\x80\x04c" + f"{module}\n{name}\n".encode() + b")R."
     else:
-        data = (b"\x80\x04\x8c" + bytes([len(module)]) + module.encode() + b"\x8c" + bytes([len(name)])
-                + name.encode() + b"\x93)R.")
+        data = (
+            b"\x80\x04\x8c"
+            + bytes([len(module)])
+            + module.encode()
+            + b"\x8c"
+            + bytes([len(name)])
+            + name.encode()
+            + b"\x93)R."
+        )
     with pytest.raises(UnsafeArchiveError, match=rf"x/params.dill asks to load {module}\.{name}, which is not"):
         safe_load(data, "x/params.dill")
 
@@ -237,6 +270,7 @@ def test_names_in_pickles_are_never_imported(side_effect_module):
 
 
 # --------------------------------------------------------------------------------------------- Keras configs
+
 
 def _with_config(model_keras: bytes, edit: Callable[[dict], None]) -> bytes:
     """``model.keras`` with ``config.json`` edited in place (still a valid .keras zip)."""
@@ -272,7 +306,8 @@ def _lambda_model_keras(marker: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("PTYCHO_TEST_LAMBDA_MARKER", str(marker))
     inputs = keras.Input((4,))
     outputs = keras.layers.Lambda(
-        lambda x: (open(__import__("os").environ["PTYCHO_TEST_LAMBDA_MARKER"], "w").close(), x)[1])(inputs)
+        lambda x: (open(__import__("os").environ["PTYCHO_TEST_LAMBDA_MARKER"], "w").close(), x)[1]
+    )(inputs)
     path = tmp_path / "lambda.keras"
     keras.Model(inputs, outputs).save(path)
     marker.unlink()  # building the model above ran the lambda once
@@ -283,8 +318,11 @@ def test_lambda_layer_is_refused_by_safe_mode(ours, tmp_path, monkeypatch):
     marker = tmp_path / "LAMBDA_RAN"
     lambda_keras = _lambda_model_keras(marker, tmp_path, monkeypatch)
     crafted = _write_zip(tmp_path / "wts.h5.zip", _forge(ours, {"diffraction_to_obj/model.keras": lambda_keras}))
-    with pytest.raises(ArchiveError, match=r"member diffraction_to_obj/model.keras: Keras refused to rebuild the "
-                                           r"model with safe_mode=True \(ValueError: .*Lambda"):
+    with pytest.raises(
+        ArchiveError,
+        match=r"member diffraction_to_obj/model.keras: Keras refused to rebuild the "
+        r"model with safe_mode=True \(ValueError: .*Lambda",
+    ):
         read_archive(crafted)
     assert not marker.exists()
     # control: the same file rebuilt without safe mode runs the lambda
@@ -306,8 +344,9 @@ def test_config_naming_code_is_refused(attack, ours, tmp_path, side_effect_modul
 
     model_keras = _with_config(ours["autoencoder/model.keras"], edit)
     crafted = _write_zip(tmp_path / "wts.h5.zip", _forge(ours, {"autoencoder/model.keras": model_keras}))
-    with pytest.raises(ArchiveError, match="member autoencoder/model.keras: Keras refused to rebuild the model "
-                                           "with safe_mode=True"):
+    with pytest.raises(
+        ArchiveError, match="member autoencoder/model.keras: Keras refused to rebuild the model with safe_mode=True"
+    ):
         read_archive(crafted)
     assert not side_effect_module.exists() and "ptycho_evil_mod" not in sys.modules
     # safe mode is still on afterwards: a Lambda is still refused
@@ -352,15 +391,20 @@ def test_path_traversal_in_the_original_format_and_in_model_keras(ours, original
 
 def test_huge_declared_size_is_refused_before_reading(ours, original, tmp_path, reads):
     three_gib = 3 << 30
-    for members, loader, name in ((ours, read_archive, "autoencoder/params.json"),
-                                  (original, load_legacy_archive, "diffraction_to_obj/model.h5")):
+    for members, loader, name in (
+        (ours, read_archive, "autoencoder/params.json"),
+        (original, load_legacy_archive, "diffraction_to_obj/model.h5"),
+    ):
         raw = _zip_bytes(_forge(members))
         crafted = tmp_path / "wts.h5.zip"
         crafted.write_bytes(_patch_entry(raw, name, usize=three_gib))
         assert zipfile.ZipFile(crafted).getinfo(name).file_size == three_gib
         reads.clear()
-        with pytest.raises(ArchiveError, match=rf"member '{name}' declares {three_gib} bytes uncompressed, above the "
-                                               rf"{legacy.MAX_MEMBER_BYTES}-byte limit"):
+        with pytest.raises(
+            ArchiveError,
+            match=rf"member '{name}' declares {three_gib} bytes uncompressed, above the "
+            rf"{legacy.MAX_MEMBER_BYTES}-byte limit",
+        ):
             loader(crafted)
         assert reads == []
 
@@ -375,13 +419,18 @@ def test_absurd_compression_ratio_is_refused_before_reading(ours, tmp_path, read
     info = zipfile.ZipFile(crafted).getinfo("autoencoder/padding.bin")
     assert info.file_size / info.compress_size > legacy.MAX_RATIO
     reads.clear()
-    with pytest.raises(ArchiveError, match=r"member 'autoencoder/padding.bin' declares \d+ bytes packed into \d+ "
-                                           r"\(ratio above 100\): a zip bomb"):
+    with pytest.raises(
+        ArchiveError,
+        match=r"member 'autoencoder/padding.bin' declares \d+ bytes packed into \d+ "
+        r"\(ratio above 100\): a zip bomb",
+    ):
         read_archive(crafted)
     assert reads == []
     # the same bomb inside a model.keras is refused before Keras sees the file
-    inner = _zip_bytes({**_members_bytes(ours["autoencoder/model.keras"]), "assets/pad": bytes(bomb_size)},
-                       compression=zipfile.ZIP_DEFLATED)
+    inner = _zip_bytes(
+        {**_members_bytes(ours["autoencoder/model.keras"]), "assets/pad": bytes(bomb_size)},
+        compression=zipfile.ZIP_DEFLATED,
+    )
     crafted = _write_zip(tmp_path / "nested.zip", _forge(ours, {"autoencoder/model.keras": inner}))
     with pytest.raises(ArchiveError, match=r"member autoencoder/model.keras: member 'assets/pad' declares .* zip bomb"):
         read_archive(crafted)

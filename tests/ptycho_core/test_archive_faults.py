@@ -35,9 +35,12 @@ KILLS = 20
 
 def _save(path: Path, tag: str) -> Path:
     autoencoder, d2o = create_compiled_models(ModelSpec(**SPEC))
-    return write_archive(path, {"autoencoder": autoencoder, "diffraction_to_obj": d2o},
-                         {"N": 64, "gridsize": 2, "tag": tag, "probe": np.ones((64, 64, 1), np.complex64)},
-                         intensity_scale=intensity_scale_of(autoencoder))
+    return write_archive(
+        path,
+        {"autoencoder": autoencoder, "diffraction_to_obj": d2o},
+        {"N": 64, "gridsize": 2, "tag": tag, "probe": np.ones((64, 64, 1), np.complex64)},
+        intensity_scale=intensity_scale_of(autoencoder),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,7 @@ def _refused(path: Path) -> str:
         read_archive(path)
     except ArchiveError as exc:
         return str(exc)
-    except Exception as exc:  # noqa: BLE001 - the point: any other type is a failure
+    except Exception as exc:
         pytest.fail(f"{type(exc).__name__} instead of ArchiveError: {exc}")
     pytest.fail("a damaged archive loaded")
 
@@ -78,6 +81,7 @@ def _table(rows: List[Tuple[str, str, str]]) -> None:
 
 # --------------------------------------------------------------------------------------------- corruption
 
+
 def test_a_flipped_byte_in_any_compressed_member_is_an_archive_error(saved, tmp_path):
     raw = saved.read_bytes()
     rng = np.random.default_rng(7)
@@ -86,8 +90,10 @@ def test_a_flipped_byte_in_any_compressed_member_is_an_archive_error(saved, tmp_
     with zipfile.ZipFile(saved) as z:
         infos = z.infolist()
     for info in infos:
-        name_len, extra_len = int.from_bytes(raw[info.header_offset + 26:info.header_offset + 28], "little"), \
-            int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30], "little")
+        name_len, extra_len = (
+            int.from_bytes(raw[info.header_offset + 26 : info.header_offset + 28], "little"),
+            int.from_bytes(raw[info.header_offset + 28 : info.header_offset + 30], "little"),
+        )
         start = info.header_offset + 30 + name_len + extra_len
         content = members[info.filename]
         for pos in _positions(info.compress_size, rng):
@@ -95,7 +101,7 @@ def test_a_flipped_byte_in_any_compressed_member_is_an_archive_error(saved, tmp_
             bad[start + pos] ^= 0xFF
             target = tmp_path / "wts.h5.zip"
             target.write_bytes(bytes(bad))
-            if _inflates_to(bytes(bad[start:start + info.compress_size]), content):
+            if _inflates_to(bytes(bad[start : start + info.compress_size]), content):
                 # the byte only held end-of-stream bits: every member still reads back intact, so the archive
                 # must load as the original (loaded in full once; the reader is a function of the members)
                 assert _members(target) == members
@@ -116,7 +122,7 @@ def _inflates_to(compressed: bytes, content: bytes) -> bool:
         out = zlib.decompressobj(-15).decompress(compressed, len(content) + 1)
     except zlib.error:
         return False
-    return out[:len(content)] == content
+    return out[: len(content)] == content
 
 
 def test_a_changed_byte_in_any_member_of_a_valid_zip_is_an_archive_error(saved, tmp_path):
@@ -180,22 +186,31 @@ def test_a_truncated_archive_is_an_archive_error(where, saved, tmp_path):
 def _cd_entry(raw: bytes, member: str) -> Tuple[int, int]:
     """(offset of ``member``'s central directory entry, offset of its local header)."""
     pos = int.from_bytes(raw[-6:-2], "little")
-    while raw[pos:pos + 4] == b"PK\x01\x02":
-        nlen = int.from_bytes(raw[pos + 28:pos + 30], "little")
-        elen = int.from_bytes(raw[pos + 30:pos + 32], "little")
-        clen = int.from_bytes(raw[pos + 32:pos + 34], "little")
-        if raw[pos + 46:pos + 46 + nlen].decode() == member:
-            return pos, int.from_bytes(raw[pos + 42:pos + 46], "little")
+    while raw[pos : pos + 4] == b"PK\x01\x02":
+        nlen = int.from_bytes(raw[pos + 28 : pos + 30], "little")
+        elen = int.from_bytes(raw[pos + 30 : pos + 32], "little")
+        clen = int.from_bytes(raw[pos + 32 : pos + 34], "little")
+        if raw[pos + 46 : pos + 46 + nlen].decode() == member:
+            return pos, int.from_bytes(raw[pos + 42 : pos + 46], "little")
         pos += 46 + nlen + elen + clen
     raise KeyError(member)
 
 
 # field → (header, offset) of zip structure whose damage must be detected. Not listed: fields zipfile ignores
 # (times, attributes, versions, the EOCD entry counts), where a flip changes no content and the archive loads intact.
-STRUCTURE = {"cd flags (encrypted bit)": ("cd", 8), "cd method": ("cd", 10), "cd crc": ("cd", 16),
-             "cd uncompressed size": ("cd", 24), "cd name length": ("cd", 28), "cd local header offset": ("cd", 42),
-             "cd name": ("cd", 47), "local signature": ("local", 1), "local name": ("local", 31),
-             "eocd directory size": ("eocd", 12), "eocd directory offset": ("eocd", 16)}
+STRUCTURE = {
+    "cd flags (encrypted bit)": ("cd", 8),
+    "cd method": ("cd", 10),
+    "cd crc": ("cd", 16),
+    "cd uncompressed size": ("cd", 24),
+    "cd name length": ("cd", 28),
+    "cd local header offset": ("cd", 42),
+    "cd name": ("cd", 47),
+    "local signature": ("local", 1),
+    "local name": ("local", 31),
+    "eocd directory size": ("eocd", 12),
+    "eocd directory offset": ("eocd", 16),
+}
 
 
 @pytest.mark.parametrize("field", sorted(STRUCTURE))
@@ -214,28 +229,46 @@ def test_damaged_zip_structure_is_an_archive_error(field, member, saved, tmp_pat
 
 # --------------------------------------------------------------------------------------------- foreign inputs
 
+
 def _manifest(version: str = "1.0", **extra) -> bytes:
     return pickle.dumps({"models": ["autoencoder", "diffraction_to_obj"], "version": version, **extra}, protocol=4)
 
 
 FOREIGN = {
-    "savedmodel": ({"manifest.dill": _manifest(), "autoencoder/saved_model.pb": b"\x08\x01",
-                    "autoencoder/variables/variables.index": b"", "autoencoder/params.dill": pickle.dumps({"N": 64})},
-                   r"holds TensorFlow SavedModel directories \(autoencoder/saved_model.pb\).*To convert it"),
-    "ptycho_torch": ({"manifest.dill": _manifest("2.0-pytorch"), "diffraction_to_obj/model.pth": b"PK\x03\x04",
-                      "diffraction_to_obj/params.dill": b"\x80\x04cposix\nsystem\n(S'touch PWNED'\ntR."},
-                     r"written by ptycho_torch, the original PtychoPINN's PyTorch backend \(version '2.0-pytorch'.*"
-                     r"this loader \(Keras backend '\w+'\)"),
+    "savedmodel": (
+        {
+            "manifest.dill": _manifest(),
+            "autoencoder/saved_model.pb": b"\x08\x01",
+            "autoencoder/variables/variables.index": b"",
+            "autoencoder/params.dill": pickle.dumps({"N": 64}),
+        },
+        r"holds TensorFlow SavedModel directories \(autoencoder/saved_model.pb\).*To convert it",
+    ),
+    "ptycho_torch": (
+        {
+            "manifest.dill": _manifest("2.0-pytorch"),
+            "diffraction_to_obj/model.pth": b"PK\x03\x04",
+            "diffraction_to_obj/params.dill": b"\x80\x04cposix\nsystem\n(S'touch PWNED'\ntR.",
+        },
+        r"written by ptycho_torch, the original PtychoPINN's PyTorch backend \(version '2.0-pytorch'.*"
+        r"this loader \(Keras backend '\w+'\)",
+    ),
     "ptycho_torch_backend_key": ({"manifest.dill": _manifest("1.0", backend="pytorch")}, "written by ptycho_torch"),
-    "ptycho_torch_pth_only": ({"manifest.dill": _manifest("1.0"), "autoencoder/model.pth": b""},
-                              r"written by ptycho_torch.*model.pth"),
+    "ptycho_torch_pth_only": (
+        {"manifest.dill": _manifest("1.0"), "autoencoder/model.pth": b""},
+        r"written by ptycho_torch.*model.pth",
+    ),
     "no_manifest": ({"autoencoder/model.keras": b"", "notes.txt": b"hello"}, "has no manifest.dill: not a PtychoPINN"),
-    "a_bare_keras_file": ({"metadata.json": b"{}", "config.json": b"{}", "model.weights.h5": b""},
-                          "has no manifest.dill"),
+    "a_bare_keras_file": (
+        {"metadata.json": b"{}", "config.json": b"{}", "model.weights.h5": b""},
+        "has no manifest.dill",
+    ),
     "manifest_not_a_dict": ({"manifest.dill": pickle.dumps(["autoencoder"])}, "manifest.dill holds a list"),
     "manifest_without_models": ({"manifest.dill": pickle.dumps({"version": "1.0"})}, "lists models None"),
-    "claims_ours_without_checksums": ({"manifest.dill": _manifest("2.0-keras")},
-                                      "says version '2.0-keras' but has no manifest.json"),
+    "claims_ours_without_checksums": (
+        {"manifest.dill": _manifest("2.0-keras")},
+        "says version '2.0-keras' but has no manifest.json",
+    ),
     "legacy_without_params": ({"manifest.dill": _manifest()}, "has no member 'autoencoder/params.dill'"),
 }
 
@@ -260,11 +293,20 @@ def test_a_newer_format_asks_for_an_update(saved, tmp_path):
     manifest["sha256"] = {k: hashlib.sha256(v).hexdigest() for k, v in members.items() if k != "manifest.json"}
     members["manifest.json"] = json.dumps(manifest, indent=1, sort_keys=True).encode()
     assert "version '3.0-keras', which this package does not write; update" in _refused(
-        _write_zip(tmp_path / "wts.h5.zip", members))
+        _write_zip(tmp_path / "wts.h5.zip", members)
+    )
 
 
-@pytest.mark.parametrize("content", [b"", b"hello, not an archive\n", b"\x89PNG\r\n\x1a\n" + bytes(100),
-                                     b"PK\x03\x04" + bytes(60), bytes(range(256)) * 8])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"hello, not an archive\n",
+        b"\x89PNG\r\n\x1a\n" + bytes(100),
+        b"PK\x03\x04" + bytes(60),
+        bytes(range(256)) * 8,
+    ],
+)
 def test_non_zip_files_are_named(content, tmp_path):
     target = tmp_path / "wts.h5.zip"
     target.write_bytes(content)
@@ -325,10 +367,16 @@ class _Zygote:
 
     def __init__(self, target: Path) -> None:
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        self.proc = subprocess.Popen([sys.executable, "-c", _ZYGOTE, str(target), json.dumps(SPEC)], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True, bufsize=1)
-        self.lines: "queue.Queue[str]" = queue.Queue()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _ZYGOTE, str(target), json.dumps(SPEC)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
@@ -391,8 +439,10 @@ def test_a_killed_save_leaves_the_old_or_the_complete_new_archive(saved, tmp_pat
             rows.append(f"{delay:7.3f}s {result['outcome']:8s} target={state:3s} stray temp files={len(stray)}")
             for path in stray:  # written by the killed writer of this test
                 path.unlink()
-        print(f"\nsave process ready after {ready:.1f}s; a save takes {duration:.3f}s, its temp file appears at "
-              f"{write_start:.3f}s; {KILLS} kills took {time.perf_counter() - began - ready:.1f}s")
+        print(
+            f"\nsave process ready after {ready:.1f}s; a save takes {duration:.3f}s, its temp file appears at "
+            f"{write_start:.3f}s; {KILLS} kills took {time.perf_counter() - began - ready:.1f}s"
+        )
         print("\n".join(rows))
         print(f"{killed_mid_write} kills landed while the temp file was being written (left as stray temps)")
         assert killed_mid_write >= 1, "no kill landed inside the write: the test did not exercise the rename"

@@ -40,8 +40,13 @@ def _inputs(spec, batch, seed=0):
 
 @pytest.mark.parametrize(
     "changes",
-    [dict(), dict(gridsize=2), dict(probe_mask=True, gridsize=2), dict(object_big=False, probe_big=False),
-     dict(gridsize=2, pad_object=False, amp_activation="softplus")],
+    [
+        dict(),
+        dict(gridsize=2),
+        dict(probe_mask=True, gridsize=2),
+        dict(object_big=False, probe_big=False),
+        dict(gridsize=2, pad_object=False, amp_activation="softplus"),
+    ],
 )
 def test_post_decoder_chain_matches_reference(changes):
     spec = ModelSpec(n_filters_scale=1, intensity_scale=31.25, **changes)
@@ -51,10 +56,12 @@ def test_post_decoder_chain_matches_reference(changes):
     x, pos = _inputs(spec, 3)
     obj, trimmed, amplitude, intensity = [to_numpy(o) for o in probe_model([x, pos])]
     mask = ref.probe_mask(spec.N)[..., None].astype(np.float32) if spec.probe_mask else None
-    want = ref.forward(obj, pos, probe, log_scale_of(spec.intensity_scale), spec.padded_size, spec.N, mask,
-                       spec.object_big)
-    for label, got, expected in zip(("trimmed_obj", "amplitude", "intensity"), (trimmed, amplitude, intensity),
-                                    want):
+    want = ref.forward(
+        obj, pos, probe, log_scale_of(spec.intensity_scale), spec.padded_size, spec.N, mask, spec.object_big
+    )
+    for label, got, expected in zip(
+        ("trimmed_obj", "amplitude", "intensity"), (trimmed, amplitude, intensity), want, strict=True
+    ):
         err = assert_close(got, expected, 5e-6, label)  # the x1000 border gain amplifies float32 rounding
         print(f"{changes} {label}: rel err {err:.2e}")
 
@@ -79,8 +86,7 @@ def test_gridsize3_builds_and_runs():
 
 
 def test_shared_log_scale_and_trainable_flags_are_honoured():
-    spec = ModelSpec(n_filters_scale=1, intensity_scale=100.0, intensity_scale_trainable=True,
-                     probe_trainable=True)
+    spec = ModelSpec(n_filters_scale=1, intensity_scale=100.0, intensity_scale_trainable=True, probe_trainable=True)
     autoencoder, _ = create_compiled_models(spec)
     scaler, inverse = autoencoder.get_layer("intensity_scaler"), autoencoder.get_layer("intensity_scaler_inv")
     assert scaler.log_scale is inverse.log_scale
@@ -123,10 +129,12 @@ def test_init_seed_gives_numpy_glorot_kernels_on_every_backend():
         kernel = keras.ops.convert_to_numpy(layer.kernel)
         kh, kw, cin, cout = kernel.shape
         limit = np.sqrt(6.0 / (kh * kw * (cin + cout)))
-        expected = np.random.default_rng([7, zlib.crc32(layer.kernel.path.encode())]).uniform(-limit, limit,
-                                                                                            kernel.shape)
+        expected = np.random.default_rng([7, zlib.crc32(layer.kernel.path.encode())]).uniform(
+            -limit, limit, kernel.shape
+        )
         np.testing.assert_array_equal(kernel, expected.astype(np.float32))
         assert not keras.ops.convert_to_numpy(layer.bias).any()
     again, _ = build_models(ModelSpec(N=64, gridsize=1, n_filters_scale=1, init_seed=8))
-    assert not np.array_equal(keras.ops.convert_to_numpy(again.get_layer(convs[0].name).kernel),
-                              keras.ops.convert_to_numpy(convs[0].kernel))
+    assert not np.array_equal(
+        keras.ops.convert_to_numpy(again.get_layer(convs[0].name).kernel), keras.ops.convert_to_numpy(convs[0].kernel)
+    )

@@ -26,8 +26,7 @@ def legacy():
 def test_diffraction_to_obj_reproduces_the_original(legacy):
     models, params = legacy
     data = np.load(FIXTURE / "expected.npz")
-    out = models["diffraction_to_obj"].predict([data["model_input"], data["model_positions"]], batch_size=8,
-                                               verbose=0)
+    out = models["diffraction_to_obj"].predict([data["model_input"], data["model_positions"]], batch_size=8, verbose=0)
     err = rel_err(out, data["diffraction_to_obj"])
     print(f"legacy TF archive, diffraction_to_obj vs the original's output: rel {err:.2e}")
     assert out.dtype == np.complex64 and err <= 1e-5

@@ -19,7 +19,7 @@ def test_pearson_matches_numpy_and_is_scale_invariant():
 def test_best_shift_finds_the_window_a_crop_came_from():
     rng = np.random.default_rng(1)
     reference = rng.random((60, 70))
-    crop = reference[13:13 + 25, 29:29 + 30]
+    crop = reference[13 : 13 + 25, 29 : 29 + 30]
     assert best_shift(2.5 * crop + 1.0, reference) == (13, 29)
     assert aligned_correlation(2.5 * crop + 1.0, reference) == pytest.approx(1.0)
     assert abs(aligned_correlation(rng.random((25, 30)), reference)) < 0.5

@@ -29,22 +29,30 @@ RTOL = 1e-4
 
 def test_two_devices_give_single_device_losses_from_a_spawned_child():
     backend = keras.backend.backend()
-    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=os.pathsep.join(
-        [str(REPO), str(REPO / "compat"), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, str(WORKER), "2", str(EPOCHS), "spawned"], capture_output=True,
-                          text=True, env=env, timeout=900)
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=backend,
+        PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "compat"), os.environ.get("PYTHONPATH", "")]),
+    )
+    proc = subprocess.run(
+        [sys.executable, str(WORKER), "2", str(EPOCHS), "spawned"], capture_output=True, text=True, env=env, timeout=900
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     if backend != "torch":
         assert len(set(result["devices_seen"])) == 2, result["devices_seen"]
     single, double = result["1"], result["2"]
     for key in ("loss", "val_loss"):
         assert len(single[key]) == len(double[key]) == EPOCHS
         np.testing.assert_allclose(double[key], single[key], rtol=RTOL, err_msg=key)
-    worst = max(abs(a - b) / abs(a) for key in ("loss", "val_loss") for a, b in zip(single[key], double[key]))
-    print(f"\n[{backend}] 2 devices vs 1: max relative loss difference over {EPOCHS} epochs {worst:.2e}; "
-          f"wall {single['seconds']:.1f} s (1 device), {double['seconds']:.1f} s (2 devices)")
+    worst = max(
+        abs(a - b) / abs(a) for key in ("loss", "val_loss") for a, b in zip(single[key], double[key], strict=True)
+    )
+    print(
+        f"\n[{backend}] 2 devices vs 1: max relative loss difference over {EPOCHS} epochs {worst:.2e}; "
+        f"wall {single['seconds']:.1f} s (1 device), {double['seconds']:.1f} s (2 devices)"
+    )
     assert single["loss"][-1] < single["loss"][0]  # it did train
 
 
@@ -57,8 +65,7 @@ def test_split_for_devices_cuts_each_part_to_a_multiple():
 def test_batch_must_split_over_the_devices():
     x = np.ones((8, 64, 64, 1), np.float32)
     with pytest.raises(ValueError, match="batch_size 5 does not split over 2 devices"):
-        train_models(ModelSpec(N=64), None, x, np.zeros((8, 1, 2, 1), np.float32), epochs=1, batch_size=5,
-                     devices=2)
+        train_models(ModelSpec(N=64), None, x, np.zeros((8, 1, 2, 1), np.float32), epochs=1, batch_size=5, devices=2)
     with pytest.raises(ValueError, match="devices must be a positive integer"):
         train_models(ModelSpec(N=64), None, x, np.zeros((8, 1, 2, 1), np.float32), epochs=1, devices=0)
 

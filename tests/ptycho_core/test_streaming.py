@@ -52,14 +52,32 @@ def test_streamed_reconstruction_equals_the_in_memory_one(tmp_path, C):
     np.savez(tmp_path / "scan.npz", diff3d=stack)
     seen = []
     with open_rows(tmp_path / "scan.npz", "diff3d") as rows:
-        out = reconstruct_streaming(_predict, rows, groups, global_offsets, local_offsets, intensity_scale=SCALE,
-                                    M=8, chunk_bytes=7 * C * N * N * 4, batch_size=3,  # batches of 3, 3, 1
-                                    progress=lambda done, total: seen.append(done))
+        out = reconstruct_streaming(
+            _predict,
+            rows,
+            groups,
+            global_offsets,
+            local_offsets,
+            intensity_scale=SCALE,
+            M=8,
+            chunk_bytes=7 * C * N * N * 4,
+            batch_size=3,  # batches of 3, 3, 1
+            progress=lambda done, total: seen.append(done),
+        )
     assert seen == list(range(7, len(groups), 7)) + [len(groups)]  # 7 groups per chunk
     assert out.shape == expected.shape and out.dtype == np.complex64
     assert np.max(np.abs(out - expected)) <= 1e-5 * np.max(np.abs(expected))
-    given = reconstruct_streaming(_predict, ArrayRows(stack), groups, global_offsets, local_offsets,
-                                  intensity_scale=SCALE, M=8, factor=factor, batch_size=5)  # batches of 5, 2
+    given = reconstruct_streaming(
+        _predict,
+        ArrayRows(stack),
+        groups,
+        global_offsets,
+        local_offsets,
+        intensity_scale=SCALE,
+        M=8,
+        factor=factor,
+        batch_size=5,
+    )  # batches of 5, 2
     assert np.max(np.abs(given - expected)) <= 1e-5 * np.max(np.abs(expected))
 
 
@@ -71,17 +89,28 @@ def test_bad_values_name_the_pattern_and_bad_shapes_are_refused():
         bad[used, 3, 4] = value
         for factor in (None, 1.0):  # checked in the first pass, or while predicting when the factor is given
             with pytest.raises(ValueError, match=f"pattern {used} .*{words}|pattern {used} has {words}"):
-                reconstruct_streaming(_predict, ArrayRows(bad), groups, global_offsets, local_offsets,
-                                      intensity_scale=SCALE, M=8, factor=factor)
+                reconstruct_streaming(
+                    _predict,
+                    ArrayRows(bad),
+                    groups,
+                    global_offsets,
+                    local_offsets,
+                    intensity_scale=SCALE,
+                    M=8,
+                    factor=factor,
+                )
     with pytest.raises(ValueError, match="square patterns"):
-        reconstruct_streaming(_predict, ArrayRows(stack[:, :, :8]), groups, global_offsets, local_offsets,
-                              intensity_scale=SCALE, M=8)
+        reconstruct_streaming(
+            _predict, ArrayRows(stack[:, :, :8]), groups, global_offsets, local_offsets, intensity_scale=SCALE, M=8
+        )
     with pytest.raises(ValueError, match=r"local_offsets must have shape \(37, 1, 2, 4\)"):
-        reconstruct_streaming(_predict, ArrayRows(stack), groups, global_offsets, local_offsets[:, :, :, :1],
-                              intensity_scale=SCALE, M=8)
+        reconstruct_streaming(
+            _predict, ArrayRows(stack), groups, global_offsets, local_offsets[:, :, :, :1], intensity_scale=SCALE, M=8
+        )
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
-        reconstruct_streaming(_predict, ArrayRows(stack), groups, global_offsets, local_offsets,
-                              intensity_scale=SCALE, M=8, batch_size=0)
+        reconstruct_streaming(
+            _predict, ArrayRows(stack), groups, global_offsets, local_offsets, intensity_scale=SCALE, M=8, batch_size=0
+        )
     with pytest.raises(ValueError, match="groups index patterns"):
         grouped_normalization_factor(ArrayRows(stack[:5]), groups, N)
     with pytest.raises(ValueError, match="real amplitudes"):

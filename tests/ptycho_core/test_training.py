@@ -36,10 +36,11 @@ def test_streaming_batches_build_targets_on_the_fly(data):
     assert len(batches) == 4
     (x, pos), targets = batches[3]
     assert x.shape == (4, 64, 64, 1) and pos.shape == (4, 1, 2, 1)
-    for got, want in zip(targets, make_targets(x, pos)):
+    for got, want in zip(targets, make_targets(x, pos), strict=True):
         np.testing.assert_array_equal(got, want)
-    history = train(_model(data), data["x_scaled"], data["positions"], epochs=1, batch_size=8, verbose=0,
-                    streaming_threshold=10)
+    history = train(
+        _model(data), data["x_scaled"], data["positions"], epochs=1, batch_size=8, verbose=0, streaming_threshold=10
+    )
     assert "loss" in history and "val_loss" not in history
 
 
@@ -62,10 +63,19 @@ def _logged_transfers(steps: int):
 
     repo = Path(__file__).resolve().parents[2]
     # TF_CPP_MIN_LOG_LEVEL=0: the guard logs at warning level, which the CI's level 2 would hide
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="0", PYTHONPATH=os.pathsep.join(
-        [str(repo), str(repo / "compat"), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("transfer_worker.py")), str(steps)],
-                          capture_output=True, text=True, env=env, timeout=600)
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        TF_CPP_MIN_LOG_LEVEL="0",
+        PYTHONPATH=os.pathsep.join([str(repo), str(repo / "compat"), os.environ.get("PYTHONPATH", "")]),
+    )
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("transfer_worker.py")), str(steps)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0 and "DONE" in proc.stdout, proc.stderr[-3000:]
     arrays = int(next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("ARRAYS")))
     guarded = proc.stderr.split("GUARD-START", 1)[1]
@@ -88,8 +98,10 @@ def test_a_training_step_moves_only_its_batch_to_the_device():
     arrays, two = _logged_transfers(2)
     _, six = _logged_transfers(6)
     per_step = (six["host-to-device"] - two["host-to-device"]) / 4
-    print(f"\ntransfers in one epoch: 2 steps {two}, 6 steps {six}; per step {per_step:g} host-to-device "
-          f"(batch of {arrays} arrays: inputs and targets)")
+    print(
+        f"\ntransfers in one epoch: 2 steps {two}, 6 steps {six}; per step {per_step:g} host-to-device "
+        f"(batch of {arrays} arrays: inputs and targets)"
+    )
     assert 1 <= per_step <= BATCH_TRANSFERS_PER_STEP
     assert two["device-to-host"] == six["device-to-host"] == 0
     assert two["device-to-device"] == six["device-to-device"] == 0

@@ -13,14 +13,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import tree  # noqa: E402
-from parallel_worker import data  # noqa: E402
+import jax
+import numpy as np
+from keras import tree
+from parallel_worker import data
 
-from ptycho_core.factory import create_compiled_models  # noqa: E402
-from ptycho_core.spec import ModelSpec  # noqa: E402
-from ptycho_core.training import make_targets, train  # noqa: E402
+from ptycho_core.factory import create_compiled_models
+from ptycho_core.spec import ModelSpec
+from ptycho_core.training import make_targets, train
 
 BATCH = 8
 
@@ -36,8 +36,7 @@ def main(steps: int) -> None:
     sys.stderr.flush()
     print("GUARD-START", file=sys.stderr, flush=True)
     with jax.transfer_guard("log_explicit"):
-        train(autoencoder, xs, positions, epochs=1, batch_size=BATCH, validation_split=0.0, verbose=0,
-              shuffle=False)
+        train(autoencoder, xs, positions, epochs=1, batch_size=BATCH, validation_split=0.0, verbose=0, shuffle=False)
     print("DONE", flush=True)
 
 

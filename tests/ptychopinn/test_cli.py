@@ -81,8 +81,9 @@ def test_train_then_reconstruct(small_scan, tmp_path):
 def test_train_on_two_devices_writes_a_bundle_that_reconstructs(small_scan, tmp_path):
     """``--devices 2``: data-parallel training (2 virtual CPU devices here), then an ordinary reconstruction."""
     model_dir = tmp_path / "model"
-    proc = cli("train", str(small_scan), "--out", str(model_dir), "--epochs", "1", "--batch-size", "8",
-               "--devices", "2")
+    proc = cli(
+        "train", str(small_scan), "--out", str(model_dir), "--epochs", "1", "--batch-size", "8", "--devices", "2"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"train 1 epochs on 2 devices of {BACKEND}" in proc.stdout
     rows = (model_dir / "history.csv").read_text().splitlines()
@@ -91,24 +92,49 @@ def test_train_on_two_devices_writes_a_bundle_that_reconstructs(small_scan, tmp_
     proc = cli("reconstruct", str(model_dir), str(small_scan), "--out", str(tmp_path / "recon"), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert np.isfinite(np.load(tmp_path / "recon" / "object.npy")).all()
-    bad = cli("train", str(small_scan), "--out", str(tmp_path / "m2"), "--epochs", "1", "--batch-size", "5",
-              "--devices", "2")
+    bad = cli(
+        "train", str(small_scan), "--out", str(tmp_path / "m2"), "--epochs", "1", "--batch-size", "5", "--devices", "2"
+    )
     assert_user_error(bad, "batch_size 5 does not split over 2 devices")
 
 
 def test_streamed_reconstruction_equals_the_in_memory_one_and_names_bad_data(small_scan, tmp_path):
     """``--stream on`` (1 MiB chunks: several per scan) on a gridsize-2 model, from a stored and a compressed NPZ."""
     model_dir = tmp_path / "model"
-    proc = cli("train", str(small_scan), "--out", str(model_dir), "--epochs", "1", "--batch-size", "8",
-               "--gridsize", "2", "--quiet")
+    proc = cli(
+        "train",
+        str(small_scan),
+        "--out",
+        str(model_dir),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--gridsize",
+        "2",
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     scan = dict(np.load(small_scan))
     np.savez_compressed(tmp_path / "packed.npz", **scan)
     images = {}
-    for name, data, stream in (("off", small_scan, "off"), ("on", small_scan, "on"),
-                               ("packed", tmp_path / "packed.npz", "on")):
-        proc = cli("reconstruct", str(model_dir), str(data), "--out", str(tmp_path / name), "--stream", stream,
-                   "--chunk-mb", "1", "--quiet")
+    for name, data, stream in (
+        ("off", small_scan, "off"),
+        ("on", small_scan, "on"),
+        ("packed", tmp_path / "packed.npz", "on"),
+    ):
+        proc = cli(
+            "reconstruct",
+            str(model_dir),
+            str(data),
+            "--out",
+            str(tmp_path / name),
+            "--stream",
+            stream,
+            "--chunk-mb",
+            "1",
+            "--quiet",
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert json.loads((tmp_path / name / "metrics.json").read_text())["streamed"] == (stream == "on")
         images[name] = np.load(tmp_path / name / "object.npy")
@@ -121,12 +147,20 @@ def test_streamed_reconstruction_equals_the_in_memory_one_and_names_bad_data(sma
     scan["diff3d"] = scan["diff3d"].copy()
     scan["diff3d"][3, 10, 10] = np.nan
     np.savez(tmp_path / "nan.npz", **scan)
-    assert_user_error(cli("reconstruct", str(model_dir), str(tmp_path / "nan.npz"), "--out", str(tmp_path / "n"),
-                          "--stream", "on"), "pattern 3", "NaN")
+    assert_user_error(
+        cli("reconstruct", str(model_dir), str(tmp_path / "nan.npz"), "--out", str(tmp_path / "n"), "--stream", "on"),
+        "pattern 3",
+        "NaN",
+    )
     del scan["diff3d"]
     np.savez(tmp_path / "nodiff.npz", **scan)
-    assert_user_error(cli("reconstruct", str(model_dir), str(tmp_path / "nodiff.npz"), "--out", str(tmp_path / "d"),
-                          "--stream", "on"), "missing required key", "diff3d")
+    assert_user_error(
+        cli(
+            "reconstruct", str(model_dir), str(tmp_path / "nodiff.npz"), "--out", str(tmp_path / "d"), "--stream", "on"
+        ),
+        "missing required key",
+        "diff3d",
+    )
 
 
 def test_bad_input_gives_one_line_and_exit_2(tmp_path):
@@ -136,8 +170,9 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path):
     assert_user_error(cli("info", "--backend", "mxnet"), "unknown backend", "torch")
     (tmp_path / "afile").write_text("x")
     assert_user_error(cli("simulate", "--out", str(tmp_path / "afile" / "data.npz")), "not a folder")
-    assert_user_error(cli("reconstruct", str(tmp_path), str(tmp_path / "wrong.npz"), "--out", str(tmp_path / "r")),
-                      "wts.h5.zip")
+    assert_user_error(
+        cli("reconstruct", str(tmp_path), str(tmp_path / "wrong.npz"), "--out", str(tmp_path / "r")), "wts.h5.zip"
+    )
     bad = cli("simulate", "--out", str(tmp_path / "x.npz"), "--N", "30")
     assert_user_error(bad, "multiple of 4")
 

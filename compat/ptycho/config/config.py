@@ -170,8 +170,9 @@ class TrainingConfig:
         if self.n_groups is None:
             self.n_groups = 512
         if isinstance(self.n_devices, bool) or not isinstance(self.n_devices, int) or self.n_devices < 1:
-            raise ValueError(f"n_devices must be a positive integer (devices for data-parallel training); got "
-                             f"{self.n_devices!r}")
+            raise ValueError(
+                f"n_devices must be a positive integer (devices for data-parallel training); got {self.n_devices!r}"
+            )
 
 
 @dataclass
@@ -260,7 +261,8 @@ class PyTorchExecutionConfig:
 
     def __post_init__(self) -> None:
         devices_ok = not isinstance(self.devices, bool) and (
-            (isinstance(self.devices, int) and self.devices > 0) or self.devices == "auto")
+            (isinstance(self.devices, int) and self.devices > 0) or self.devices == "auto"
+        )
         if not devices_ok:
             raise ValueError(f"devices must be a positive integer or 'auto', got {self.devices!r}")
         if not isinstance(self.precision, str) or self.precision not in _PRECISIONS:
@@ -285,18 +287,18 @@ class PyTorchExecutionConfig:
         if self.early_stop_patience <= 0:
             raise ValueError(f"early_stop_patience must be positive, got {self.early_stop_patience}")
         if self.checkpoint_mode not in _CHECKPOINT_MODES:
-            raise ValueError(
-                f"Invalid checkpoint_mode {self.checkpoint_mode!r}; allowed: {sorted(_CHECKPOINT_MODES)}")
+            raise ValueError(f"Invalid checkpoint_mode {self.checkpoint_mode!r}; allowed: {sorted(_CHECKPOINT_MODES)}")
 
         for name in ("spectral_bottleneck_blocks", "spectral_bottleneck_modes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not math.isfinite(float(self.spectral_bottleneck_gate_init)):
-            raise ValueError(
-                f"spectral_bottleneck_gate_init must be finite, got {self.spectral_bottleneck_gate_init}")
+            raise ValueError(f"spectral_bottleneck_gate_init must be finite, got {self.spectral_bottleneck_gate_init}")
         if self.spectral_bottleneck_gate_mode not in _GATE_MODES:
-            raise ValueError(f"Invalid spectral_bottleneck_gate_mode {self.spectral_bottleneck_gate_mode!r}; "
-                             f"allowed: {sorted(_GATE_MODES)}")
+            raise ValueError(
+                f"Invalid spectral_bottleneck_gate_mode {self.spectral_bottleneck_gate_mode!r}; "
+                f"allowed: {sorted(_GATE_MODES)}"
+            )
         for name in ("ffno_encoder_blocks", "ffno_encoder_modes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -311,22 +313,28 @@ def _resolve_auto_accelerator() -> str:
     try:
         import torch  # only here: importing this module never loads a framework
     except ImportError:
-        warnings.warn("POLICY-001: PyTorch is not installed, so accelerator='auto' falls back to 'cpu'. "
-                      "Install torch>=2.2 to run on a GPU.", UserWarning, stacklevel=4)
+        warnings.warn(
+            "POLICY-001: PyTorch is not installed, so accelerator='auto' falls back to 'cpu'. "
+            "Install torch>=2.2 to run on a GPU.",
+            UserWarning,
+            stacklevel=4,
+        )
         return "cpu"
     if torch.cuda.is_available():
         return "cuda"
-    warnings.warn("POLICY-001: the PyTorch backend prefers a GPU. No CUDA device detected, so "
-                  "accelerator='auto' falls back to 'cpu' (pass accelerator='cpu' to silence this).",
-                  UserWarning, stacklevel=4)
+    warnings.warn(
+        "POLICY-001: the PyTorch backend prefers a GPU. No CUDA device detected, so "
+        "accelerator='auto' falls back to 'cpu' (pass accelerator='cpu' to silence this).",
+        UserWarning,
+        stacklevel=4,
+    )
     return "cpu"
 
 
 def validate_model_config(config: ModelConfig) -> None:
     """Raise ``ValueError`` for an unknown architecture or a non-positive size/scale setting."""
     if config.architecture not in _ARCHITECTURES:
-        raise ValueError(
-            f"Invalid architecture {config.architecture!r}; allowed: {sorted(_ARCHITECTURES)}")
+        raise ValueError(f"Invalid architecture {config.architecture!r}; allowed: {sorted(_ARCHITECTURES)}")
     if config.gridsize <= 0:
         raise ValueError(f"gridsize must be positive, got {config.gridsize}")
     if config.n_filters_scale <= 0:
@@ -334,8 +342,7 @@ def validate_model_config(config: ModelConfig) -> None:
     if config.probe_scale <= 0:
         raise ValueError(f"probe_scale must be positive, got {config.probe_scale}")
     if config.gaussian_smoothing_sigma < 0:
-        raise ValueError(
-            f"gaussian_smoothing_sigma must be non-negative, got {config.gaussian_smoothing_sigma}")
+        raise ValueError(f"gaussian_smoothing_sigma must be non-negative, got {config.gaussian_smoothing_sigma}")
 
 
 def validate_training_config(config: TrainingConfig) -> None:

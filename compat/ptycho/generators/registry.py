@@ -15,6 +15,8 @@ def resolve_generator(config: Any) -> CnnGenerator:
     """The generator for ``config.model.architecture``; ``ValueError`` for architectures not built here."""
     architecture = config.model.architecture
     if architecture not in _REGISTRY:
-        raise ValueError(f"Unknown architecture {architecture!r}. Available: {sorted(_REGISTRY)} "
-                         f"(the FNO variants of the original are not part of this package)")
+        raise ValueError(
+            f"Unknown architecture {architecture!r}. Available: {sorted(_REGISTRY)} "
+            f"(the FNO variants of the original are not part of this package)"
+        )
     return _REGISTRY[architecture](config)

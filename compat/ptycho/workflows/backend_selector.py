@@ -42,20 +42,29 @@ def _check_backend(config: Any) -> str:
         raise RuntimeError(
             f"PyTorch backend selected (config.backend='pytorch') but this process runs Keras on {engine!r}. "
             f"Start Python with KERAS_BACKEND=torch (install PyTorch with `pip install torch` or "
-            f"`pip install .[torch]`), or set config.backend='tensorflow' to use the current engine.")
+            f"`pip install .[torch]`), or set config.backend='tensorflow' to use the current engine."
+        )
     return backend
 
 
-def run_cdi_example_with_backend(train_data: Any, test_data: Any, config: TrainingConfig, flip_x: bool = False,
-                                 flip_y: bool = False, transpose: bool = False, M: int = 20,
-                                 do_stitching: bool = False, torch_execution_config: Optional[Any] = None
-                                 ) -> Tuple[Any, Any, Dict[str, Any]]:
+def run_cdi_example_with_backend(
+    train_data: Any,
+    test_data: Any,
+    config: TrainingConfig,
+    flip_x: bool = False,
+    flip_y: bool = False,
+    transpose: bool = False,
+    M: int = 20,
+    do_stitching: bool = False,
+    torch_execution_config: Optional[Any] = None,
+) -> Tuple[Any, Any, Dict[str, Any]]:
     """:func:`components.run_cdi_example` after the backend check; ``torch_execution_config`` is accepted and
     ignored (execution settings of the original's PyTorch port)."""
     update_legacy_dict(params.cfg, config)
     backend = _check_backend(config)
-    amplitude, phase, results = components.run_cdi_example(train_data, test_data, config, flip_x, flip_y,
-                                                           transpose, M, do_stitching)
+    amplitude, phase, results = components.run_cdi_example(
+        train_data, test_data, config, flip_x, flip_y, transpose, M, do_stitching
+    )
     results["backend"] = backend
     results["keras_backend"] = keras.backend.backend()
     return amplitude, phase, results
@@ -71,12 +80,15 @@ def train_cdi_model_with_backend(train_data: Any, test_data: Any, config: Traini
     return results
 
 
-def load_inference_bundle_with_backend(bundle_dir: Union[str, Path], config: InferenceConfig,
-                                       model_name: str = "diffraction_to_obj") -> Tuple[Any, Dict[str, Any]]:
+def load_inference_bundle_with_backend(
+    bundle_dir: Union[str, Path], config: InferenceConfig, model_name: str = "diffraction_to_obj"
+) -> Tuple[Any, Dict[str, Any]]:
     """:func:`components.load_inference_bundle` after the backend check (``params.cfg`` comes from the archive)."""
     _check_backend(config)
     if model_name != "diffraction_to_obj":
-        raise KeyError(f"Model {model_name!r} is not served by load_inference_bundle; available: "
-                       f"['diffraction_to_obj'] (use ptycho.model_manager.ModelManager.load_multiple_models for "
-                       f"the autoencoder)")
+        raise KeyError(
+            f"Model {model_name!r} is not served by load_inference_bundle; available: "
+            f"['diffraction_to_obj'] (use ptycho.model_manager.ModelManager.load_multiple_models for "
+            f"the autoencoder)"
+        )
     return components.load_inference_bundle(Path(bundle_dir))

@@ -54,9 +54,19 @@ from ptycho_core.images import save_npy, save_png
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "DiffractionToObjectAdapter", "load_inference_bundle", "update_config_from_dict", "load_data",
-    "parse_arguments", "load_yaml_config", "setup_configuration", "load_and_prepare_data",
-    "create_ptycho_data_container", "train_cdi_model", "reassemble_cdi_image", "run_cdi_example", "save_outputs",
+    "DiffractionToObjectAdapter",
+    "load_inference_bundle",
+    "update_config_from_dict",
+    "load_data",
+    "parse_arguments",
+    "load_yaml_config",
+    "setup_configuration",
+    "load_and_prepare_data",
+    "create_ptycho_data_container",
+    "train_cdi_model",
+    "reassemble_cdi_image",
+    "run_cdi_example",
+    "save_outputs",
 ]
 
 
@@ -81,7 +91,7 @@ class DiffractionToObjectAdapter(keras.Model):
             return int(shape[-1])
         try:
             array = np.asarray(diffraction)
-        except Exception:  # noqa: BLE001 - anything that is not array-like has no channel count
+        except Exception:
             return None
         return int(array.shape[-1]) if array.ndim >= 1 and array.size else None
 
@@ -144,12 +154,16 @@ def load_inference_bundle(model_dir: Union[str, Path]) -> Tuple[DiffractionToObj
     if not archive.exists():
         members = _unpacked_archive_members(model_dir)
         if members is None:
-            raise FileNotFoundError(f"Model archive not found at: {archive}. Expected 'wts.h5.zip' in {model_dir}; "
-                                    f"it is written by training (ptycho.model_manager.save or `ptychopinn train`).")
+            raise FileNotFoundError(
+                f"Model archive not found at: {archive}. Expected 'wts.h5.zip' in {model_dir}; "
+                f"it is written by training (ptycho.model_manager.save or `ptychopinn train`)."
+            )
         missing = [name for name in members if not (model_dir / name).is_file()]
         if missing:
-            raise FileNotFoundError(f"{model_dir} holds an unpacked wts.h5.zip but lacks {missing}; unpack the "
-                                    f"whole archive again, or pass the folder that holds wts.h5.zip itself")
+            raise FileNotFoundError(
+                f"{model_dir} holds an unpacked wts.h5.zip but lacks {missing}; unpack the "
+                f"whole archive again, or pass the folder that holds wts.h5.zip itself"
+            )
         logger.info("Loading model from %s: it holds an unpacked wts.h5.zip (%d files)", model_dir, len(members))
         with tempfile.TemporaryDirectory(prefix="ptychopinn-repacked-") as scratch:
             repacked = Path(scratch) / "wts.h5"
@@ -178,8 +192,10 @@ def _unpacked_archive_members(model_dir: Path) -> Optional[list]:
         names = sorted(str(name) for name in listed)
         outside = [n for n in names if n.startswith(("/", "\\")) or ".." in n.replace("\\", "/").split("/")]
         if outside:
-            raise ValueError(f"{model_dir}/manifest.json lists members outside the folder {outside}: not an "
-                             f"unpacked wts.h5.zip written by ptychopinn (corrupt or edited); save the model again")
+            raise ValueError(
+                f"{model_dir}/manifest.json lists members outside the folder {outside}: not an "
+                f"unpacked wts.h5.zip written by ptychopinn (corrupt or edited); save the model again"
+            )
         return ["manifest.json"] + names
     return sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file())
 
@@ -189,8 +205,10 @@ def _load_bundle(base: Path, model_dir: Path) -> Tuple[DiffractionToObjectAdapte
     try:
         models = ModelManager.load_multiple_models(str(base))
         if "diffraction_to_obj" not in models:
-            raise KeyError(f"No 'diffraction_to_obj' model found in saved models archive {archive}. "
-                           f"Available models: {list(models)}.")
+            raise KeyError(
+                f"No 'diffraction_to_obj' model found in saved models archive {archive}. "
+                f"Available models: {list(models)}."
+            )
         model = DiffractionToObjectAdapter(models["diffraction_to_obj"])
         return model, params.cfg.copy()
     except Exception as exc:
@@ -226,9 +244,17 @@ def update_config_from_dict(config_updates: Dict[str, Any]) -> TrainingConfig:
     return config
 
 
-def load_data(file_path: Union[str, Path], n_images: Optional[int] = None, n_subsample: Optional[int] = None,
-              flip_x: bool = False, flip_y: bool = False, swap_xy: bool = False, n_samples: int = 1,
-              coord_scale: float = 1.0, subsample_seed: Optional[int] = None) -> RawData:
+def load_data(
+    file_path: Union[str, Path],
+    n_images: Optional[int] = None,
+    n_subsample: Optional[int] = None,
+    flip_x: bool = False,
+    flip_y: bool = False,
+    swap_xy: bool = False,
+    n_samples: int = 1,
+    coord_scale: float = 1.0,
+    subsample_seed: Optional[int] = None,
+) -> RawData:
     """Read an NPZ scan as :class:`RawData`, with optional coordinate flips/swap/scale and random subsampling.
 
     Required keys: ``xcoords``, ``ycoords``, ``xcoords_start``, ``ycoords_start``, ``probeGuess`` and
@@ -243,8 +269,10 @@ def load_data(file_path: Union[str, Path], n_images: Optional[int] = None, n_sub
         if "diff3d" not in data.files and "diffraction" not in data.files:
             missing.append("diff3d (or diffraction)")
         if missing:
-            raise KeyError(f"{file_path} lacks the keys {missing} (has {sorted(data.files)}); load_data needs "
-                           f"{required + ['diff3d']}. RawData.from_file reads files without the *_start keys.")
+            raise KeyError(
+                f"{file_path} lacks the keys {missing} (has {sorted(data.files)}); load_data needs "
+                f"{required + ['diff3d']}. RawData.from_file reads files without the *_start keys."
+            )
         xcoords = np.array(data["xcoords"], dtype=np.float64)
         ycoords = np.array(data["ycoords"], dtype=np.float64)
         xcoords_start = np.array(data["xcoords_start"], dtype=np.float64)
@@ -256,8 +284,9 @@ def load_data(file_path: Union[str, Path], n_images: Optional[int] = None, n_sub
     if diffraction.ndim == 4 and diffraction.shape[-1] == 1:
         diffraction = diffraction[..., 0]
     if diffraction.ndim != 3:
-        raise ValueError(f"Expected diffraction data to have rank 3 or rank 4 with singleton channel, "
-                         f"got {diffraction.shape}")
+        raise ValueError(
+            f"Expected diffraction data to have rank 3 or rank 4 with singleton channel, got {diffraction.shape}"
+        )
     count = int(xcoords.shape[0])
     if diffraction.shape[0] == count:
         diff3d = diffraction
@@ -285,9 +314,17 @@ def load_data(file_path: Union[str, Path], n_images: Optional[int] = None, n_sub
         selected = np.sort(np.random.choice(np.arange(count), size=keep, replace=False))
     else:
         selected = np.arange(count)
-    raw = RawData(xcoords[selected], ycoords[selected], xcoords_start[selected], ycoords_start[selected],
-                  diff3d[selected], probe_guess, np.zeros(count, dtype=int)[selected], objectGuess=object_guess,
-                  Y=None if y_patches is None else y_patches[selected])
+    raw = RawData(
+        xcoords[selected],
+        ycoords[selected],
+        xcoords_start[selected],
+        ycoords_start[selected],
+        diff3d[selected],
+        probe_guess,
+        np.zeros(count, dtype=int)[selected],
+        objectGuess=object_guess,
+        Y=None if y_patches is None else y_patches[selected],
+    )
     raw.sample_indices = np.array(selected, copy=True)
     raw.subsample_seed = subsample_seed
     return raw
@@ -303,11 +340,17 @@ def _optional_inner(annotation: Any) -> Any:
 def _add_field_argument(parser: argparse.ArgumentParser, name: str, annotation: Any, help_text: str) -> None:
     annotation = _optional_inner(annotation)
     if typing.get_origin(annotation) is typing.Literal:
-        parser.add_argument(f"--{name}", type=str, choices=list(typing.get_args(annotation)), default=None,
-                            help=help_text)
+        parser.add_argument(
+            f"--{name}", type=str, choices=list(typing.get_args(annotation)), default=None, help=help_text
+        )
     elif annotation is bool:
-        parser.add_argument(f"--{name}", type=lambda v: str(v).lower() in ("1", "true", "yes", "on"),
-                            default=None, metavar="{true,false}", help=help_text)
+        parser.add_argument(
+            f"--{name}",
+            type=lambda v: str(v).lower() in ("1", "true", "yes", "on"),
+            default=None,
+            metavar="{true,false}",
+            help=help_text,
+        )
     elif annotation is Path:
         parser.add_argument(f"--{name}", type=Path, default=None, help=help_text)
     elif annotation in (int, float, str):
@@ -321,8 +364,12 @@ def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ``--do_stitching``. Options not given stay ``None`` so YAML values are kept."""
     parser = argparse.ArgumentParser(description="PtychoPINN training (non-grid CDI)")
     parser.add_argument("--config", type=str, help="Path to YAML configuration file")
-    parser.add_argument("--do_stitching", action="store_true", default=False,
-                        help="Perform image stitching after training (default: False)")
+    parser.add_argument(
+        "--do_stitching",
+        action="store_true",
+        default=False,
+        help="Perform image stitching after training (default: False)",
+    )
     model_hints = typing.get_type_hints(ModelConfig)
     for field in fields(ModelConfig):
         _add_field_argument(parser, field.name, model_hints[field.name], f"Model parameter (default {field.default!r})")
@@ -330,8 +377,9 @@ def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     for field in fields(TrainingConfig):
         if field.name != "model":
             default = None if field.default is MISSING else field.default
-            _add_field_argument(parser, field.name, training_hints[field.name],
-                                f"Training parameter (default {default!r})")
+            _add_field_argument(
+                parser, field.name, training_hints[field.name], f"Training parameter (default {default!r})"
+            )
     return parser.parse_args(argv)
 
 
@@ -367,24 +415,32 @@ def load_and_prepare_data(data_file_path: Union[str, Path]) -> Any:
     return loader.load_xpp_npz(data_file_path)
 
 
-def create_ptycho_data_container(data: Union[RawData, PtychoDataContainer], config: TrainingConfig
-                                 ) -> PtychoDataContainer:
+def create_ptycho_data_container(
+    data: Union[RawData, PtychoDataContainer], config: TrainingConfig
+) -> PtychoDataContainer:
     """A container as is, or a :class:`RawData` grouped with the config's N, gridsize and sampling settings."""
     if isinstance(data, PtychoDataContainer):
         return data
     if isinstance(data, RawData):
         dataset = data.generate_grouped_data(
-            config.model.N, K=config.neighbor_count, nsamples=config.n_groups,
+            config.model.N,
+            K=config.neighbor_count,
+            nsamples=config.n_groups,
             dataset_path=str(config.train_data_file) if config.train_data_file else None,
-            sequential_sampling=config.sequential_sampling, gridsize=config.model.gridsize,
-            enable_oversampling=config.enable_oversampling, neighbor_pool_size=config.neighbor_pool_size)
+            sequential_sampling=config.sequential_sampling,
+            gridsize=config.model.gridsize,
+            enable_oversampling=config.enable_oversampling,
+            neighbor_pool_size=config.neighbor_pool_size,
+        )
         return loader.load(lambda: dataset, data.probeGuess, which=None, create_split=False)
     raise TypeError("data must be either RawData or PtychoDataContainer")
 
 
-def train_cdi_model(train_data: Union[RawData, PtychoDataContainer],
-                    test_data: Optional[Union[RawData, PtychoDataContainer]], config: TrainingConfig
-                    ) -> Dict[str, Any]:
+def train_cdi_model(
+    train_data: Union[RawData, PtychoDataContainer],
+    test_data: Optional[Union[RawData, PtychoDataContainer]],
+    config: TrainingConfig,
+) -> Dict[str, Any]:
     """Group the data, build the model named by ``config.model.architecture`` and train it.
 
     Returns the ``train_pinn.train_eval`` results with ``history`` as a dict of per-epoch lists (``loss``,
@@ -419,9 +475,15 @@ def train_cdi_model(train_data: Union[RawData, PtychoDataContainer],
     return results
 
 
-def reassemble_cdi_image(test_data: Union[RawData, PtychoDataContainer], config: TrainingConfig,
-                         flip_x: bool = False, flip_y: bool = False, transpose: bool = False, M: int = 20,
-                         coord_scale: float = 1.0) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
+def reassemble_cdi_image(
+    test_data: Union[RawData, PtychoDataContainer],
+    config: TrainingConfig,
+    flip_x: bool = False,
+    flip_y: bool = False,
+    transpose: bool = False,
+    M: int = 20,
+    coord_scale: float = 1.0,
+) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
     """Predict object patches for ``test_data`` with the trained model and stitch them at their scan positions.
 
     Returns ``(amplitude (P, P, 1), phase (P, P, 1) in radians, {'obj_tensor_full', 'global_offsets',
@@ -444,14 +506,28 @@ def reassemble_cdi_image(test_data: Union[RawData, PtychoDataContainer], config:
     global_offsets *= coord_scale
     image = np.asarray(tf_helper.reassemble_position(obj_tensor_full, global_offsets, M=M))
     amplitude, phase = np.absolute(image), np.angle(image)
-    return amplitude, phase, {"obj_tensor_full": obj_tensor_full, "global_offsets": global_offsets,
-                              "recon_amp": amplitude, "recon_phase": phase}
+    return (
+        amplitude,
+        phase,
+        {
+            "obj_tensor_full": obj_tensor_full,
+            "global_offsets": global_offsets,
+            "recon_amp": amplitude,
+            "recon_phase": phase,
+        },
+    )
 
 
-def run_cdi_example(train_data: Union[RawData, PtychoDataContainer],
-                    test_data: Optional[Union[RawData, PtychoDataContainer]], config: TrainingConfig,
-                    flip_x: bool = False, flip_y: bool = False, transpose: bool = False, M: int = 20,
-                    do_stitching: bool = False) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], Dict[str, Any]]:
+def run_cdi_example(
+    train_data: Union[RawData, PtychoDataContainer],
+    test_data: Optional[Union[RawData, PtychoDataContainer]],
+    config: TrainingConfig,
+    flip_x: bool = False,
+    flip_y: bool = False,
+    transpose: bool = False,
+    M: int = 20,
+    do_stitching: bool = False,
+) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], Dict[str, Any]]:
     """Apply ``config`` to ``params.cfg``, train, and (with ``do_stitching`` and test data) stitch the test image.
 
     Returns ``(amplitude or None, phase or None, results)`` where ``results`` is :func:`train_cdi_model`'s dict
@@ -469,8 +545,12 @@ def run_cdi_example(train_data: Union[RawData, PtychoDataContainer],
     return amplitude, phase, results
 
 
-def save_outputs(amplitude: Optional[np.ndarray], phase: Optional[np.ndarray], results: Dict[str, Any],
-                 output_prefix: Union[str, Path]) -> None:
+def save_outputs(
+    amplitude: Optional[np.ndarray],
+    phase: Optional[np.ndarray],
+    results: Dict[str, Any],
+    output_prefix: Union[str, Path],
+) -> None:
     """Create ``output_prefix`` and, when both are given, write the amplitude and phase images and arrays.
 
     Files: ``reconstructed_amplitude.png`` (gray), ``reconstructed_phase.png`` (viridis, radians) and the

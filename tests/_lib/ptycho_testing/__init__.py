@@ -1,1 +1,4 @@
-"""ptycho_testing: test support for the suite (on sys.path via pytest pythonpath): independent NumPy references, backend-specific autodiff, helpers."""
+"""ptycho_testing: test support for the suite (on sys.path via pytest pythonpath).
+
+Independent NumPy references, backend-specific autodiff, helpers.
+"""

@@ -11,12 +11,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/_lib
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
+import keras
+import numpy as np
+from keras import ops
 
-from ptycho_core import physics as P  # noqa: E402
-from ptycho_testing.grad import gradients  # noqa: E402
+from ptycho_core import physics as P
+from ptycho_testing.grad import gradients
 
 
 def run(inputs: dict) -> dict:
@@ -32,7 +32,8 @@ def run(inputs: dict) -> dict:
     out["diffract"] = ops.convert_to_numpy(P.diffract(psi))
     out["smooth"] = ops.convert_to_numpy(P.complex_gaussian_filter2d(psi, (3, 3), 0.7))
     out["illuminate"] = ops.convert_to_numpy(
-        P.illuminate(psi, inputs["probe"], mask=inputs["mask"], smoothing_sigma=0.5))
+        P.illuminate(psi, inputs["probe"], mask=inputs["mask"], smoothing_sigma=0.5)
+    )
     out["poisson_nll"] = ops.convert_to_numpy(P.poisson_nll(inputs["counts"], inputs["rates"]))
     out["stitched"] = P.reassemble_position(inputs["stitch_patches"], inputs["stitch_offsets"], M=20)
     weights = ops.convert_to_tensor(inputs["weights"])
@@ -40,8 +41,9 @@ def run(inputs: dict) -> dict:
     g_img, g_t = gradients(lambda x, s: ops.sum(P.translate(x, s)[:, :, :, :1] * weights), [img, t])
     out["grad_translate_images"], out["grad_translate_offsets"] = g_img, g_t
     del tt
-    g_re, g_im = gradients(lambda re, im: ops.sum(P.diffract((re, im)) ** 2 * 0.5 + P.diffract((re, im))),
-                           [psi.real, psi.imag])
+    g_re, g_im = gradients(
+        lambda re, im: ops.sum(P.diffract((re, im)) ** 2 * 0.5 + P.diffract((re, im))), [psi.real, psi.imag]
+    )
     out["grad_diffract_real"], out["grad_diffract_imag"] = g_re, g_im
     return out
 

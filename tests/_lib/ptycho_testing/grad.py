@@ -32,7 +32,7 @@ def gradients(fn: Callable, args: Sequence[np.ndarray]) -> list[np.ndarray]:
         tensors = [torch.tensor(a, requires_grad=True) for a in args]
         value = fn(*tensors)
         grads = torch.autograd.grad(value, tensors, allow_unused=True)
-        return [np.zeros_like(a) if g is None else g.detach().cpu().numpy() for a, g in zip(args, grads)]
+        return [np.zeros_like(a) if g is None else g.detach().cpu().numpy() for a, g in zip(args, grads, strict=True)]
     if backend == "jax":
         import jax
 
@@ -41,8 +41,9 @@ def gradients(fn: Callable, args: Sequence[np.ndarray]) -> list[np.ndarray]:
     raise RuntimeError(f"no gradient helper for backend {backend!r}")
 
 
-def check_directional(fn: Callable, args: Sequence[np.ndarray], eps: float, rtol: float,
-                      seed: int = 0, wrt: Sequence[int] | None = None) -> float:
+def check_directional(
+    fn: Callable, args: Sequence[np.ndarray], eps: float, rtol: float, seed: int = 0, wrt: Sequence[int] | None = None
+) -> float:
     """Compare autodiff with central differences along a random direction; returns the relative deviation.
 
     Args:
@@ -56,12 +57,16 @@ def check_directional(fn: Callable, args: Sequence[np.ndarray], eps: float, rtol
     args = [np.asarray(a, np.float32) for a in args]
     wrt = list(range(len(args))) if wrt is None else list(wrt)
     grads = gradients(fn, args)
-    directions = [rng.standard_normal(a.shape).astype(np.float32) if i in wrt else np.zeros_like(a)
-                  for i, a in enumerate(args)]
-    analytic = sum(float(np.sum(g.astype(np.float64) * d)) for g, d in zip(grads, directions))
+    directions = [
+        rng.standard_normal(a.shape).astype(np.float32) if i in wrt else np.zeros_like(a) for i, a in enumerate(args)
+    ]
+    analytic = sum(float(np.sum(g.astype(np.float64) * d)) for g, d in zip(grads, directions, strict=True))
 
     def value(sign: float) -> float:
-        shifted = [ops.convert_to_tensor((a + sign * eps * d).astype(np.float32)) for a, d in zip(args, directions)]
+        shifted = [
+            ops.convert_to_tensor((a + sign * eps * d).astype(np.float32))
+            for a, d in zip(args, directions, strict=True)
+        ]
         return float(ops.convert_to_numpy(fn(*shifted)))
 
     numeric = (value(1.0) - value(-1.0)) / (2 * eps)

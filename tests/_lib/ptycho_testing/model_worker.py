@@ -16,13 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/_lib
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from ptycho_core.archive import read_archive, write_archive  # noqa: E402
-from ptycho_core.factory import create_compiled_models, intensity_scale_of  # noqa: E402  (registers the layers)
-from ptycho_core.spec import ModelSpec  # noqa: E402
-from ptycho_core.training import make_targets  # noqa: E402
+from ptycho_core.archive import read_archive, write_archive
+from ptycho_core.factory import create_compiled_models, intensity_scale_of
+from ptycho_core.spec import ModelSpec
+from ptycho_core.training import make_targets
 
 STEPS = 20
 BATCH = 4
@@ -40,19 +40,27 @@ def save(workdir: Path, inputs: dict, backend: str) -> dict:
     autoencoder.save(out_dir / "autoencoder.keras")
     d2o.save(out_dir / "diffraction_to_obj.keras")
     autoencoder.save_weights(out_dir / "init.weights.h5")
-    write_archive(out_dir / "wts.h5.zip", {"autoencoder": autoencoder, "diffraction_to_obj": d2o},
-                  {"N": 64, "gridsize": 2}, intensity_scale_of(autoencoder))
-    return {"d2o": d2o.predict([inputs["x"], inputs["pos"]], verbose=0),
-            "amplitude": autoencoder.predict([inputs["x"], inputs["pos"]], verbose=0)[1]}
+    write_archive(
+        out_dir / "wts.h5.zip",
+        {"autoencoder": autoencoder, "diffraction_to_obj": d2o},
+        {"N": 64, "gridsize": 2},
+        intensity_scale_of(autoencoder),
+    )
+    return {
+        "d2o": d2o.predict([inputs["x"], inputs["pos"]], verbose=0),
+        "amplitude": autoencoder.predict([inputs["x"], inputs["pos"]], verbose=0)[1],
+    }
 
 
 def load(workdir: Path, inputs: dict, src: str) -> dict:
     d2o = keras.saving.load_model(workdir / src / "diffraction_to_obj.keras")
     autoencoder = keras.saving.load_model(workdir / src / "autoencoder.keras")
     archived, _ = read_archive(workdir / src / "wts.h5.zip")
-    return {"d2o": d2o.predict([inputs["x"], inputs["pos"]], verbose=0),
-            "amplitude": autoencoder.predict([inputs["x"], inputs["pos"]], verbose=0)[1],
-            "d2o_archive": archived["diffraction_to_obj"].predict([inputs["x"], inputs["pos"]], verbose=0)}
+    return {
+        "d2o": d2o.predict([inputs["x"], inputs["pos"]], verbose=0),
+        "amplitude": autoencoder.predict([inputs["x"], inputs["pos"]], verbose=0)[1],
+        "d2o_archive": archived["diffraction_to_obj"].predict([inputs["x"], inputs["pos"]], verbose=0),
+    }
 
 
 def train(workdir: Path, inputs: dict) -> dict:

@@ -50,8 +50,9 @@ def dataset(n_side: int = 8, size: int = 64, step: float = 6.0, nphotons: float 
     }
 
 
-def scan(n_side: int = 10, size: int = 64, step: float = 5.0, nphotons: float = 1e6, seed: int = 0,
-         poisson: bool = True) -> dict:
+def scan(
+    n_side: int = 10, size: int = 64, step: float = 5.0, nphotons: float = 1e6, seed: int = 0, poisson: bool = True
+) -> dict:
     """A raw raster scan as the NPZ / ``RawData`` schema holds it (independent of ptycho_core).
 
     Keys: ``xcoords``, ``ycoords`` (n,) float64 object-pixel centres of the patches, ``diff3d`` (n, N, N) float32
@@ -67,7 +68,11 @@ def scan(n_side: int = 10, size: int = 64, step: float = 5.0, nphotons: float = 
     if poisson:
         intensity = np.random.default_rng(seed + 1).poisson(intensity).astype(np.float64)
     return {
-        "xcoords": centres[:, 0].astype(np.float64), "ycoords": centres[:, 1].astype(np.float64),
-        "diff3d": np.sqrt(intensity).astype(np.float32), "probeGuess": probe, "objectGuess": data["object"],
-        "scan_index": np.zeros(len(centres), dtype=int), "patches": data["patches"][..., 0],
+        "xcoords": centres[:, 0].astype(np.float64),
+        "ycoords": centres[:, 1].astype(np.float64),
+        "diff3d": np.sqrt(intensity).astype(np.float32),
+        "probeGuess": probe,
+        "objectGuess": data["object"],
+        "scan_index": np.zeros(len(centres), dtype=int),
+        "patches": data["patches"][..., 0],
     }

@@ -37,64 +37,170 @@ _REQUIRED = dataclasses.MISSING
 
 # (name, default) in declaration order, as in the original
 MODEL_FIELDS = [
-    ("N", 64), ("gridsize", 1), ("n_filters_scale", 2), ("model_type", "pinn"), ("architecture", "cnn"),
-    ("fno_modes", 12), ("fno_width", 32), ("fno_blocks", 4), ("fno_cnn_blocks", 2),
-    ("learned_input_channels", 1), ("max_hidden_channels", None), ("resnet_width", None),
-    ("fno_input_transform", "none"), ("generator_output_mode", "real_imag"), ("amp_activation", "sigmoid"),
-    ("object_big", True), ("probe_big", True), ("probe_mask", False), ("probe_mask_sigma", 1.0),
-    ("probe_mask_diameter", None), ("pad_object", True), ("probe_scale", 4.0), ("gaussian_smoothing_sigma", 0.0),
+    ("N", 64),
+    ("gridsize", 1),
+    ("n_filters_scale", 2),
+    ("model_type", "pinn"),
+    ("architecture", "cnn"),
+    ("fno_modes", 12),
+    ("fno_width", 32),
+    ("fno_blocks", 4),
+    ("fno_cnn_blocks", 2),
+    ("learned_input_channels", 1),
+    ("max_hidden_channels", None),
+    ("resnet_width", None),
+    ("fno_input_transform", "none"),
+    ("generator_output_mode", "real_imag"),
+    ("amp_activation", "sigmoid"),
+    ("object_big", True),
+    ("probe_big", True),
+    ("probe_mask", False),
+    ("probe_mask_sigma", 1.0),
+    ("probe_mask_diameter", None),
+    ("pad_object", True),
+    ("probe_scale", 4.0),
+    ("gaussian_smoothing_sigma", 0.0),
 ]
 TRAINING_FIELDS = [
-    ("model", _REQUIRED), ("train_data_file", None), ("test_data_file", None), ("batch_size", 16),
-    ("nepochs", 50), ("mae_weight", 0.0), ("nll_weight", 1.0), ("realspace_mae_weight", 0.0),
-    ("realspace_weight", 0.0), ("nphotons", 1e9), ("n_groups", None), ("n_images", None),
-    ("n_subsample", None), ("subsample_seed", None), ("neighbor_count", 4), ("enable_oversampling", False),
-    ("neighbor_pool_size", None), ("positions_provided", True), ("probe_trainable", False),
-    ("intensity_scale_trainable", True), ("output_dir", Path("training_outputs")),
-    ("sequential_sampling", False), ("backend", "tensorflow"), ("torch_loss_mode", "poisson"),
-    ("torch_mae_pred_l2_match_target", False), ("gradient_clip_val", None), ("gradient_clip_algorithm", "norm"),
-    ("optimizer", "adam"), ("momentum", 0.9), ("weight_decay", 0.0), ("adam_beta1", 0.9),
-    ("adam_beta2", 0.999), ("scheduler", "Default"), ("lr_warmup_epochs", 0), ("lr_min_ratio", 0.1),
-    ("plateau_factor", 0.5), ("plateau_patience", 2), ("plateau_min_lr", 5e-5), ("plateau_threshold", 0.0),
+    ("model", _REQUIRED),
+    ("train_data_file", None),
+    ("test_data_file", None),
+    ("batch_size", 16),
+    ("nepochs", 50),
+    ("mae_weight", 0.0),
+    ("nll_weight", 1.0),
+    ("realspace_mae_weight", 0.0),
+    ("realspace_weight", 0.0),
+    ("nphotons", 1e9),
+    ("n_groups", None),
+    ("n_images", None),
+    ("n_subsample", None),
+    ("subsample_seed", None),
+    ("neighbor_count", 4),
+    ("enable_oversampling", False),
+    ("neighbor_pool_size", None),
+    ("positions_provided", True),
+    ("probe_trainable", False),
+    ("intensity_scale_trainable", True),
+    ("output_dir", Path("training_outputs")),
+    ("sequential_sampling", False),
+    ("backend", "tensorflow"),
+    ("torch_loss_mode", "poisson"),
+    ("torch_mae_pred_l2_match_target", False),
+    ("gradient_clip_val", None),
+    ("gradient_clip_algorithm", "norm"),
+    ("optimizer", "adam"),
+    ("momentum", 0.9),
+    ("weight_decay", 0.0),
+    ("adam_beta1", 0.9),
+    ("adam_beta2", 0.999),
+    ("scheduler", "Default"),
+    ("lr_warmup_epochs", 0),
+    ("lr_min_ratio", 0.1),
+    ("plateau_factor", 0.5),
+    ("plateau_patience", 2),
+    ("plateau_min_lr", 5e-5),
+    ("plateau_threshold", 0.0),
 ]
 INFERENCE_FIELDS = [
-    ("model", _REQUIRED), ("model_path", _REQUIRED), ("test_data_file", _REQUIRED), ("n_groups", None),
-    ("n_images", None), ("n_subsample", None), ("subsample_seed", None), ("neighbor_count", 4),
-    ("enable_oversampling", False), ("neighbor_pool_size", None), ("debug", False),
-    ("output_dir", Path("inference_outputs")), ("backend", "tensorflow"),
+    ("model", _REQUIRED),
+    ("model_path", _REQUIRED),
+    ("test_data_file", _REQUIRED),
+    ("n_groups", None),
+    ("n_images", None),
+    ("n_subsample", None),
+    ("subsample_seed", None),
+    ("neighbor_count", 4),
+    ("enable_oversampling", False),
+    ("neighbor_pool_size", None),
+    ("debug", False),
+    ("output_dir", Path("inference_outputs")),
+    ("backend", "tensorflow"),
 ]
 EXECUTION_FIELDS = [
-    ("accelerator", "auto"), ("devices", 1), ("strategy", "auto"), ("deterministic", True),
-    ("precision", "32-true"), ("gradient_clip_val", None), ("gradient_clip_algorithm", "norm"),
-    ("accum_steps", 1), ("num_workers", 0), ("pin_memory", False), ("persistent_workers", False),
-    ("prefetch_factor", None), ("learning_rate", 1e-3), ("scheduler", "Default"),
-    ("enable_progress_bar", False), ("enable_checkpointing", True), ("checkpoint_save_top_k", 1),
-    ("checkpoint_monitor_metric", "val_loss"), ("checkpoint_mode", "min"), ("early_stop_patience", 100),
-    ("logger_backend", "csv"), ("recon_log_every_n_epochs", None), ("recon_log_num_patches", 4),
-    ("recon_log_fixed_indices", None), ("recon_log_stitch", False), ("recon_log_max_stitch_samples", None),
-    ("ffno_encoder_blocks", 24), ("ffno_encoder_modes", 12), ("ffno_encoder_share_weights", True),
-    ("ffno_encoder_gate_init", 0.1), ("ffno_encoder_norm", "instance"), ("ffno_encoder_mlp_ratio", 2.0),
-    ("spectral_bottleneck_blocks", 6), ("spectral_bottleneck_modes", 12),
-    ("spectral_bottleneck_share_weights", True), ("spectral_bottleneck_gate_init", 0.1),
-    ("spectral_bottleneck_gate_mode", "shared"), ("inference_batch_size", None), ("middle_trim", 0),
+    ("accelerator", "auto"),
+    ("devices", 1),
+    ("strategy", "auto"),
+    ("deterministic", True),
+    ("precision", "32-true"),
+    ("gradient_clip_val", None),
+    ("gradient_clip_algorithm", "norm"),
+    ("accum_steps", 1),
+    ("num_workers", 0),
+    ("pin_memory", False),
+    ("persistent_workers", False),
+    ("prefetch_factor", None),
+    ("learning_rate", 1e-3),
+    ("scheduler", "Default"),
+    ("enable_progress_bar", False),
+    ("enable_checkpointing", True),
+    ("checkpoint_save_top_k", 1),
+    ("checkpoint_monitor_metric", "val_loss"),
+    ("checkpoint_mode", "min"),
+    ("early_stop_patience", 100),
+    ("logger_backend", "csv"),
+    ("recon_log_every_n_epochs", None),
+    ("recon_log_num_patches", 4),
+    ("recon_log_fixed_indices", None),
+    ("recon_log_stitch", False),
+    ("recon_log_max_stitch_samples", None),
+    ("ffno_encoder_blocks", 24),
+    ("ffno_encoder_modes", 12),
+    ("ffno_encoder_share_weights", True),
+    ("ffno_encoder_gate_init", 0.1),
+    ("ffno_encoder_norm", "instance"),
+    ("ffno_encoder_mlp_ratio", 2.0),
+    ("spectral_bottleneck_blocks", 6),
+    ("spectral_bottleneck_modes", 12),
+    ("spectral_bottleneck_share_weights", True),
+    ("spectral_bottleneck_gate_init", 0.1),
+    ("spectral_bottleneck_gate_mode", "shared"),
+    ("inference_batch_size", None),
+    ("middle_trim", 0),
     ("pad_eval", False),
 ]
 EXPECTED_MAPPINGS = {
-    "object_big": "object.big", "probe_big": "probe.big", "probe_mask": "probe.mask",
-    "probe_trainable": "probe.trainable", "intensity_scale_trainable": "intensity_scale.trainable",
-    "positions_provided": "positions.provided", "output_dir": "output_prefix",
-    "train_data_file": "train_data_file_path", "test_data_file": "test_data_file_path",
+    "object_big": "object.big",
+    "probe_big": "probe.big",
+    "probe_mask": "probe.mask",
+    "probe_trainable": "probe.trainable",
+    "intensity_scale_trainable": "intensity_scale.trainable",
+    "positions_provided": "positions.provided",
+    "output_dir": "output_prefix",
+    "train_data_file": "train_data_file_path",
+    "test_data_file": "test_data_file_path",
 }
 # cfg after the original's baseline sequence (the 31 keys its fixture pins)
 BASELINE = {
-    "N": 128, "amp_activation": "swish", "batch_size": 32, "debug": True, "gaussian_smoothing_sigma": 0.5,
-    "gridsize": 3, "intensity_scale.trainable": True, "mae_weight": 0.3,
-    "model_path": "/canonical/baseline/model_directory", "model_type": "pinn", "n_filters_scale": 2,
-    "n_groups": 512, "n_subsample": 1024, "neighbor_count": 6, "nepochs": 100, "nll_weight": 0.7,
-    "nphotons": 5e8, "object.big": False, "output_prefix": "/canonical/baseline/inference_outputs",
-    "pad_object": False, "positions.provided": False, "probe.big": False, "probe.mask": True,
-    "probe.trainable": True, "probe_scale": 2.0, "realspace_mae_weight": 0.05, "realspace_weight": 0.1,
-    "sequential_sampling": True, "subsample_seed": 99,
+    "N": 128,
+    "amp_activation": "swish",
+    "batch_size": 32,
+    "debug": True,
+    "gaussian_smoothing_sigma": 0.5,
+    "gridsize": 3,
+    "intensity_scale.trainable": True,
+    "mae_weight": 0.3,
+    "model_path": "/canonical/baseline/model_directory",
+    "model_type": "pinn",
+    "n_filters_scale": 2,
+    "n_groups": 512,
+    "n_subsample": 1024,
+    "neighbor_count": 6,
+    "nepochs": 100,
+    "nll_weight": 0.7,
+    "nphotons": 5e8,
+    "object.big": False,
+    "output_prefix": "/canonical/baseline/inference_outputs",
+    "pad_object": False,
+    "positions.provided": False,
+    "probe.big": False,
+    "probe.mask": True,
+    "probe.trainable": True,
+    "probe_scale": 2.0,
+    "realspace_mae_weight": 0.05,
+    "realspace_weight": 0.1,
+    "sequential_sampling": True,
+    "subsample_seed": 99,
     "test_data_file_path": "/canonical/baseline/inference_data.npz",
     "train_data_file_path": "/canonical/baseline/train_data.npz",
 }
@@ -105,9 +211,15 @@ def _legacy(name):
 
 
 def _fields(cls):
-    return [(f.name, f.default if f.default is not _REQUIRED else
-             (f.default_factory() if f.default_factory is not _REQUIRED else _REQUIRED))
-            for f in dataclasses.fields(cls)]
+    return [
+        (
+            f.name,
+            f.default
+            if f.default is not _REQUIRED
+            else (f.default_factory() if f.default_factory is not _REQUIRED else _REQUIRED),
+        )
+        for f in dataclasses.fields(cls)
+    ]
 
 
 def _inference(**kwargs):
@@ -118,29 +230,70 @@ def _inference(**kwargs):
 
 
 def _baseline_configs():
-    model = ModelConfig(N=128, gridsize=3, n_filters_scale=2, model_type="pinn", amp_activation="swish",
-                        object_big=False, probe_big=False, probe_mask=True, pad_object=False, probe_scale=2.0,
-                        gaussian_smoothing_sigma=0.5)
+    model = ModelConfig(
+        N=128,
+        gridsize=3,
+        n_filters_scale=2,
+        model_type="pinn",
+        amp_activation="swish",
+        object_big=False,
+        probe_big=False,
+        probe_mask=True,
+        pad_object=False,
+        probe_scale=2.0,
+        gaussian_smoothing_sigma=0.5,
+    )
     training = TrainingConfig(
-        model=model, train_data_file=Path("/canonical/baseline/train_data.npz"),
-        test_data_file=Path("/canonical/baseline/test_data.npz"), batch_size=32, nepochs=100, mae_weight=0.3,
-        nll_weight=0.7, realspace_mae_weight=0.05, realspace_weight=0.1, nphotons=5e8, n_groups=1024,
-        n_subsample=2048, subsample_seed=42, neighbor_count=6, positions_provided=False, probe_trainable=True,
-        intensity_scale_trainable=True, output_dir=Path("/canonical/baseline/training_outputs"),
-        sequential_sampling=True)
+        model=model,
+        train_data_file=Path("/canonical/baseline/train_data.npz"),
+        test_data_file=Path("/canonical/baseline/test_data.npz"),
+        batch_size=32,
+        nepochs=100,
+        mae_weight=0.3,
+        nll_weight=0.7,
+        realspace_mae_weight=0.05,
+        realspace_weight=0.1,
+        nphotons=5e8,
+        n_groups=1024,
+        n_subsample=2048,
+        subsample_seed=42,
+        neighbor_count=6,
+        positions_provided=False,
+        probe_trainable=True,
+        intensity_scale_trainable=True,
+        output_dir=Path("/canonical/baseline/training_outputs"),
+        sequential_sampling=True,
+    )
     inference = InferenceConfig(
-        model=model, model_path=Path("/canonical/baseline/model_directory"),
-        test_data_file=Path("/canonical/baseline/inference_data.npz"), n_groups=512, n_subsample=1024,
-        subsample_seed=99, neighbor_count=6, debug=True, output_dir=Path("/canonical/baseline/inference_outputs"))
+        model=model,
+        model_path=Path("/canonical/baseline/model_directory"),
+        test_data_file=Path("/canonical/baseline/inference_data.npz"),
+        n_groups=512,
+        n_subsample=1024,
+        subsample_seed=99,
+        neighbor_count=6,
+        debug=True,
+        output_dir=Path("/canonical/baseline/inference_outputs"),
+    )
     return training, inference
 
 
 # --------------------------------------------------------------------------------------------- public surface
 
+
 def test_all_lists_the_original_names_and_key_mappings():
-    original = {"ModelConfig", "TrainingConfig", "InferenceConfig", "PyTorchExecutionConfig", "update_legacy_dict",
-                "validate_model_config", "validate_training_config", "validate_inference_config",
-                "load_yaml_config", "dataclass_to_legacy_dict"}
+    original = {
+        "ModelConfig",
+        "TrainingConfig",
+        "InferenceConfig",
+        "PyTorchExecutionConfig",
+        "update_legacy_dict",
+        "validate_model_config",
+        "validate_training_config",
+        "validate_inference_config",
+        "load_yaml_config",
+        "dataclass_to_legacy_dict",
+    }
     assert original <= set(C.__all__)
     assert set(C.__all__) - original == {"KEY_MAPPINGS"}
     for name in C.__all__:
@@ -153,15 +306,23 @@ def test_all_lists_the_original_names_and_key_mappings():
 #: Fields this package adds after the original's (README, "Deliberate differences").
 ADDITIONS = {"TrainingConfig": [("n_devices", 1)]}
 
-@pytest.mark.parametrize("cls, expected", [
-    (ModelConfig, MODEL_FIELDS), (TrainingConfig, TRAINING_FIELDS), (InferenceConfig, INFERENCE_FIELDS),
-    (PyTorchExecutionConfig, EXECUTION_FIELDS)], ids=lambda v: getattr(v, "__name__", ""))
+
+@pytest.mark.parametrize(
+    "cls, expected",
+    [
+        (ModelConfig, MODEL_FIELDS),
+        (TrainingConfig, TRAINING_FIELDS),
+        (InferenceConfig, INFERENCE_FIELDS),
+        (PyTorchExecutionConfig, EXECUTION_FIELDS),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
 def test_fields_order_and_defaults_match_the_original(cls, expected):
     """The original's fields in its order with its defaults, then only this package's documented additions."""
     actual = _fields(cls)
-    assert [name for name, _ in actual[:len(expected)]] == [name for name, _ in expected]
-    assert actual[len(expected):] == ADDITIONS.get(cls.__name__, [])
-    for (name, value), (_, want) in zip(actual, expected):
+    assert [name for name, _ in actual[: len(expected)]] == [name for name, _ in expected]
+    assert actual[len(expected) :] == ADDITIONS.get(cls.__name__, [])
+    for (name, value), (_, want) in zip(actual, expected, strict=False):
         assert value == want, name
         assert type(value) is type(want), name  # 4.0 not 4, True not 1
 
@@ -186,7 +347,11 @@ def test_positional_construction_follows_field_order():
     assert (model.N, model.gridsize, model.n_filters_scale, model.model_type) == (128, 2, 3, "supervised")
     training = TrainingConfig(model, Path("a.npz"), Path("b.npz"), 8, 3)
     assert (training.train_data_file, training.test_data_file, training.batch_size, training.nepochs) == (
-        Path("a.npz"), Path("b.npz"), 8, 3)
+        Path("a.npz"),
+        Path("b.npz"),
+        8,
+        3,
+    )
     inference = InferenceConfig(model, Path("m"), Path("t.npz"), 10)
     assert (inference.model_path, inference.test_data_file, inference.n_groups) == (Path("m"), Path("t.npz"), 10)
 
@@ -238,6 +403,7 @@ def test_backend_field():
 
 # ------------------------------------------------------------------------- mutability, hashing and pickling
 
+
 def test_model_config_is_mutable_but_hashable():
     training = TrainingConfig(model=ModelConfig(N=0))
     training.model.N = 128  # what Ptychodus 1.7.0 does in its worker process
@@ -259,8 +425,12 @@ def test_other_configs_are_mutable_and_unhashable_like_the_original():
 
 
 def _all_four():
-    training = TrainingConfig(model=ModelConfig(N=0, gridsize=2, amp_activation="swish"),
-                              train_data_file=Path(), test_data_file=None, output_dir=Path("out"))
+    training = TrainingConfig(
+        model=ModelConfig(N=0, gridsize=2, amp_activation="swish"),
+        train_data_file=Path(),
+        test_data_file=None,
+        output_dir=Path("out"),
+    )
     inference = _inference(model=ModelConfig(N=128), model_path=Path(), test_data_file=Path(), debug=True)
     execution = PyTorchExecutionConfig(accelerator="cpu", devices="auto", recon_log_fixed_indices=[1, 2])
     return [ModelConfig(N=256, probe_mask_diameter=12.5), training, inference, execution]
@@ -289,11 +459,15 @@ def test_unpickled_training_config_accepts_the_ptychodus_17_n_patch():
 
 # ---------------------------------------------------------------------------------- dataclass_to_legacy_dict
 
+
 def test_legacy_dict_of_training_config_flattens_model_and_renames_keys():
     training = TrainingConfig(model=ModelConfig(N=128), train_data_file=Path("/d/train.npz"))
     legacy = dataclass_to_legacy_dict(training)
-    expected_keys = {_legacy(name) for name, _ in MODEL_FIELDS} | {
-        _legacy(name) for name, _ in TRAINING_FIELDS if name != "model"} | {"n_devices"}  # + ours
+    expected_keys = (
+        {_legacy(name) for name, _ in MODEL_FIELDS}
+        | {_legacy(name) for name, _ in TRAINING_FIELDS if name != "model"}
+        | {"n_devices"}
+    )  # + ours
     assert set(legacy) == expected_keys and len(legacy) == 62
     assert "model" not in legacy
     for field_name in EXPECTED_MAPPINGS:
@@ -329,6 +503,7 @@ def test_legacy_dict_of_model_config_alone_and_is_a_deep_copy():
 
 # --------------------------------------------------------------------------------------- update_legacy_dict
 
+
 def test_update_mutates_the_live_cfg_in_place_and_returns_none():
     live = params.cfg
     assert update_legacy_dict(params.cfg, TrainingConfig(model=ModelConfig(N=64, gridsize=2))) is None
@@ -352,8 +527,9 @@ def test_update_with_ptychodus_inference_config():
     # PDg reconstruct(): InferenceConfig(model_path=Path(), test_data_file=Path(), output_dir=Path(), ...)
     params.cfg["intensity_scale"] = 123.0
     params.cfg["nphotons"] = 2e6
-    inference = InferenceConfig(model=ModelConfig(N=64, gridsize=1), model_path=Path(), test_data_file=Path(),
-                                debug=False, output_dir=Path())
+    inference = InferenceConfig(
+        model=ModelConfig(N=64, gridsize=1), model_path=Path(), test_data_file=Path(), debug=False, output_dir=Path()
+    )
     update_legacy_dict(params.cfg, inference)
     assert params.cfg["model_path"] == "." and type(params.cfg["model_path"]) is str
     assert params.cfg["test_data_file_path"] == "." and params.cfg["output_prefix"] == "."
@@ -364,8 +540,7 @@ def test_update_with_ptychodus_inference_config():
 def test_update_does_not_validate_and_logs_no_seal_warning(caplog):
     params.seal()
     with caplog.at_level(logging.DEBUG, logger="ptycho.params"):
-        update_legacy_dict(params.cfg, TrainingConfig(model=ModelConfig(gridsize=0, architecture="nope"),
-                                                      batch_size=3))
+        update_legacy_dict(params.cfg, TrainingConfig(model=ModelConfig(gridsize=0, architecture="nope"), batch_size=3))
     assert params.cfg["gridsize"] == 0 and params.cfg["architecture"] == "nope" and params.cfg["batch_size"] == 3
     assert not [r for r in caplog.records if r.name.startswith("ptycho")]
 
@@ -388,12 +563,19 @@ def test_params_cfg_matches_the_original_baseline():
         assert type(params.cfg[key]) is type(value), key
     # training-only keys survive the inference update; the union has all training keys plus the inference extras
     assert params.cfg["n_groups"] == 512 and params.cfg["train_data_file_path"] == "/canonical/baseline/train_data.npz"
-    skipped_none = {"max_hidden_channels", "resnet_width", "probe_mask_diameter", "n_images", "neighbor_pool_size",
-                    "gradient_clip_val"}
+    skipped_none = {
+        "max_hidden_channels",
+        "resnet_width",
+        "probe_mask_diameter",
+        "n_images",
+        "neighbor_pool_size",
+        "gradient_clip_val",
+    }
     assert set(params.cfg) == (set(dataclass_to_legacy_dict(training)) | {"model_path", "debug"}) - skipped_none
 
 
 # -------------------------------------------------------------------------------------------------- validators
+
 
 def test_validate_model_config_accepts_defaults_and_every_architecture():
     validate_model_config(ModelConfig())
@@ -401,10 +583,16 @@ def test_validate_model_config_accepts_defaults_and_every_architecture():
         validate_model_config(ModelConfig(architecture=arch))
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"architecture": "not-a-real-arch"}, "architecture"), ({"gridsize": 0}, "gridsize must be"),
-    ({"n_filters_scale": 0}, "n_filters_scale"), ({"probe_scale": 0.0}, "probe_scale"),
-    ({"gaussian_smoothing_sigma": -0.1}, "gaussian_smoothing_sigma")])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"architecture": "not-a-real-arch"}, "architecture"),
+        ({"gridsize": 0}, "gridsize must be"),
+        ({"n_filters_scale": 0}, "n_filters_scale"),
+        ({"probe_scale": 0.0}, "probe_scale"),
+        ({"gaussian_smoothing_sigma": -0.1}, "gaussian_smoothing_sigma"),
+    ],
+)
 def test_validate_model_config_errors(kwargs, word):
     with pytest.raises(ValueError, match=word):
         validate_model_config(ModelConfig(**kwargs))
@@ -418,10 +606,18 @@ def test_validate_training_config():
         validate_training_config(TrainingConfig(model=ModelConfig(gridsize=-1)))
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"batch_size": 0}, "batch_size"), ({"batch_size": 12}, "power of 2"), ({"batch_size": -4}, "batch_size"),
-    ({"nepochs": 0}, "nepochs"), ({"mae_weight": 1.5}, "mae_weight"), ({"nll_weight": -0.1}, "nll_weight"),
-    ({"nphotons": 0.0}, "nphotons")])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 12}, "power of 2"),
+        ({"batch_size": -4}, "batch_size"),
+        ({"nepochs": 0}, "nepochs"),
+        ({"mae_weight": 1.5}, "mae_weight"),
+        ({"nll_weight": -0.1}, "nll_weight"),
+        ({"nphotons": 0.0}, "nphotons"),
+    ],
+)
 def test_validate_training_config_errors(kwargs, word):
     with pytest.raises(ValueError, match=word):
         validate_training_config(TrainingConfig(model=ModelConfig(), **kwargs))
@@ -435,8 +631,13 @@ def test_validate_inference_config(tmp_path):
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "wts.h5.zip").touch()
     (tmp_path / "plain.bin").touch()
-    for ok in (good_dir, tmp_path / "model", tmp_path / "model.zip", tmp_path / "weights" / "wts.h5",
-               tmp_path / "plain.bin"):
+    for ok in (
+        good_dir,
+        tmp_path / "model",
+        tmp_path / "model.zip",
+        tmp_path / "weights" / "wts.h5",
+        tmp_path / "plain.bin",
+    ):
         validate_inference_config(_inference(model_path=ok))
     empty_dir = tmp_path / "empty"
     empty_dir.mkdir()
@@ -451,10 +652,16 @@ def test_validate_inference_config(tmp_path):
 
 # ----------------------------------------------------------------------------------------------------- YAML
 
+
 def test_load_yaml_config_round_trip_into_dataclasses(tmp_path):
     yaml = pytest.importorskip("yaml")
-    data = {"model": {"N": 128, "gridsize": 2, "amp_activation": "swish", "object_big": False},
-            "train_data_file": "data/train.npz", "nepochs": 3, "nphotons": 1.0e6, "n_groups": None}
+    data = {
+        "model": {"N": 128, "gridsize": 2, "amp_activation": "swish", "object_big": False},
+        "train_data_file": "data/train.npz",
+        "nepochs": 3,
+        "nphotons": 1.0e6,
+        "n_groups": None,
+    }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
     loaded = load_yaml_config(path)
@@ -489,6 +696,7 @@ def test_load_yaml_config_without_pyyaml_names_the_install(monkeypatch, tmp_path
 
 # ------------------------------------------------------------------------------------- PyTorchExecutionConfig
 
+
 def test_execution_auto_accelerator_prefers_cuda(monkeypatch):
     fake = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: True))
     monkeypatch.setitem(sys.modules, "torch", fake)
@@ -517,19 +725,32 @@ def test_execution_explicit_accelerators_are_kept():
             assert PyTorchExecutionConfig(accelerator=name).accelerator == name
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"devices": 0}, "devices"), ({"devices": True}, "devices"), ({"devices": "two"}, "devices"),
-    ({"precision": "16"}, "precision"), ({"accelerator": "tpu"}, "tpu"), ({"accelerator": "xpu"}, "accelerator"),
-    ({"num_workers": -1}, "num_workers"), ({"learning_rate": 0.0}, "learning_rate"),
-    ({"inference_batch_size": 0}, "inference_batch_size"), ({"accum_steps": 0}, "accum_steps"),
-    ({"checkpoint_save_top_k": -1}, "checkpoint_save_top_k"), ({"early_stop_patience": 0}, "early_stop_patience"),
-    ({"checkpoint_mode": "avg"}, "checkpoint_mode"), ({"spectral_bottleneck_blocks": 0}, "spectral_bottleneck_blocks"),
-    ({"spectral_bottleneck_modes": 0}, "spectral_bottleneck_modes"),
-    ({"spectral_bottleneck_gate_init": float("nan")}, "spectral_bottleneck_gate_init"),
-    ({"spectral_bottleneck_gate_mode": "all"}, "spectral_bottleneck_gate_mode"),
-    ({"ffno_encoder_blocks": 0}, "ffno_encoder_blocks"), ({"ffno_encoder_modes": 0}, "ffno_encoder_modes"),
-    ({"ffno_encoder_gate_init": 0.0}, "ffno_encoder_gate_init"),
-    ({"ffno_encoder_mlp_ratio": float("inf")}, "ffno_encoder_mlp_ratio")])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"devices": 0}, "devices"),
+        ({"devices": True}, "devices"),
+        ({"devices": "two"}, "devices"),
+        ({"precision": "16"}, "precision"),
+        ({"accelerator": "tpu"}, "tpu"),
+        ({"accelerator": "xpu"}, "accelerator"),
+        ({"num_workers": -1}, "num_workers"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"inference_batch_size": 0}, "inference_batch_size"),
+        ({"accum_steps": 0}, "accum_steps"),
+        ({"checkpoint_save_top_k": -1}, "checkpoint_save_top_k"),
+        ({"early_stop_patience": 0}, "early_stop_patience"),
+        ({"checkpoint_mode": "avg"}, "checkpoint_mode"),
+        ({"spectral_bottleneck_blocks": 0}, "spectral_bottleneck_blocks"),
+        ({"spectral_bottleneck_modes": 0}, "spectral_bottleneck_modes"),
+        ({"spectral_bottleneck_gate_init": float("nan")}, "spectral_bottleneck_gate_init"),
+        ({"spectral_bottleneck_gate_mode": "all"}, "spectral_bottleneck_gate_mode"),
+        ({"ffno_encoder_blocks": 0}, "ffno_encoder_blocks"),
+        ({"ffno_encoder_modes": 0}, "ffno_encoder_modes"),
+        ({"ffno_encoder_gate_init": 0.0}, "ffno_encoder_gate_init"),
+        ({"ffno_encoder_mlp_ratio": float("inf")}, "ffno_encoder_mlp_ratio"),
+    ],
+)
 def test_execution_config_rejects_bad_values(kwargs, word):
     kwargs = {"accelerator": "cpu", **kwargs}
     with pytest.raises(ValueError, match=word):
@@ -537,9 +758,16 @@ def test_execution_config_rejects_bad_values(kwargs, word):
 
 
 def test_execution_config_accepts_edge_values():
-    config = PyTorchExecutionConfig(accelerator="cpu", devices="auto", deterministic="warn", precision="bf16-mixed",
-                                    checkpoint_save_top_k=0, spectral_bottleneck_gate_init=-0.5,
-                                    spectral_bottleneck_gate_mode="per_block", checkpoint_mode="max")
+    config = PyTorchExecutionConfig(
+        accelerator="cpu",
+        devices="auto",
+        deterministic="warn",
+        precision="bf16-mixed",
+        checkpoint_save_top_k=0,
+        spectral_bottleneck_gate_init=-0.5,
+        spectral_bottleneck_gate_mode="per_block",
+        checkpoint_mode="max",
+    )
     assert config.devices == "auto" and config.spectral_bottleneck_gate_init == -0.5
 
 
@@ -586,8 +814,9 @@ _HYGIENE_SNIPPET = textwrap.dedent("""
 
 
 def test_config_imports_and_pickles_without_any_framework(tmp_path):
-    result = subprocess.run([sys.executable, "-c", _HYGIENE_SNIPPET], capture_output=True, text=True,
-                            timeout=120, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", _HYGIENE_SNIPPET], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "HYGIENE-OK"
 

@@ -13,8 +13,9 @@ from ptycho.workflows import backend_selector, components
 
 
 def _config(backend: str = "tensorflow") -> TrainingConfig:
-    return TrainingConfig(model=ModelConfig(N=32, gridsize=1), train_data_file=Path("t.npz"), backend=backend,
-                          nepochs=3)
+    return TrainingConfig(
+        model=ModelConfig(N=32, gridsize=1), train_data_file=Path("t.npz"), backend=backend, nepochs=3
+    )
 
 
 def test_cfg_is_updated_before_dispatch_and_results_are_tagged(monkeypatch):

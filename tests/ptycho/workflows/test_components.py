@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ptycho_testing import simulate
 
 import ptycho.model as model
 from ptycho import params
@@ -19,6 +18,7 @@ from ptycho.loader import PtychoDataContainer
 from ptycho.model_manager import ModelManager
 from ptycho.raw_data import RawData
 from ptycho.workflows import components
+from ptycho_testing import simulate
 
 
 @pytest.fixture(autouse=True)
@@ -28,13 +28,13 @@ def _clean(clean_models):
 
 def _raw(n_side: int = 10, seed: int = 0) -> RawData:
     s = simulate.scan(n_side=n_side, step=4.0, seed=seed)
-    return RawData.from_coords_without_pc(s["xcoords"], s["ycoords"], s["diff3d"], s["probeGuess"],
-                                          s["scan_index"], s["objectGuess"])
+    return RawData.from_coords_without_pc(
+        s["xcoords"], s["ycoords"], s["diff3d"], s["probeGuess"], s["scan_index"], s["objectGuess"]
+    )
 
 
 def _config(gridsize: int = 1, **overrides) -> TrainingConfig:
-    settings = dict(train_data_file=Path(), nepochs=1, batch_size=8, n_groups=48, nphotons=1e6,
-                    neighbor_count=6)
+    settings = dict(train_data_file=Path(), nepochs=1, batch_size=8, n_groups=48, nphotons=1e6, neighbor_count=6)
     settings.update(overrides)
     return TrainingConfig(model=ModelConfig(N=64, gridsize=gridsize, n_filters_scale=1), **settings)
 
@@ -80,7 +80,7 @@ def test_adapter_syncs_gridsize_and_forwards_attributes():
     d2o.study_label = "run-7"  # an attribute only the wrapped model has
     assert adapter.study_label == "run-7"
     with pytest.raises(AttributeError):
-        adapter.no_such_attribute
+        adapter.no_such_attribute  # noqa: B018
     assert adapter.count_params() == d2o.count_params()
     params.cfg["gridsize"] = 1
     x = np.ones((2, 64, 64, 4), np.float32)
@@ -107,9 +107,15 @@ def test_container_factory(tmp_path):
 
 def _write_npz(path: Path, transpose: bool = False, drop: str = "") -> dict:
     s = simulate.scan(n_side=5, step=4.0)
-    arrays = {"xcoords": s["xcoords"], "ycoords": s["ycoords"], "xcoords_start": s["xcoords"],
-              "ycoords_start": s["ycoords"], "probeGuess": s["probeGuess"], "objectGuess": s["objectGuess"],
-              "diffraction": np.transpose(s["diff3d"], (1, 2, 0)) if transpose else s["diff3d"]}
+    arrays = {
+        "xcoords": s["xcoords"],
+        "ycoords": s["ycoords"],
+        "xcoords_start": s["xcoords"],
+        "ycoords_start": s["ycoords"],
+        "probeGuess": s["probeGuess"],
+        "objectGuess": s["objectGuess"],
+        "diffraction": np.transpose(s["diff3d"], (1, 2, 0)) if transpose else s["diff3d"],
+    }
     arrays.pop(drop, None)
     np.savez(path, **arrays)
     return arrays
@@ -144,8 +150,12 @@ def test_save_outputs_writes_images_and_keeps_old_files(tmp_path):
     phase = np.random.default_rng(1).random((30, 30, 1))
     components.save_outputs(amplitude, phase, {}, str(tmp_path / "out"))
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["reconstructed_amplitude.npy", "reconstructed_amplitude.png", "reconstructed_phase.npy",
-                     "reconstructed_phase.png"]
+    assert names == [
+        "reconstructed_amplitude.npy",
+        "reconstructed_amplitude.png",
+        "reconstructed_phase.npy",
+        "reconstructed_phase.png",
+    ]
     assert matplotlib.image.imread(tmp_path / "out" / "reconstructed_amplitude.png").ndim == 3
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "reconstructed_phase.npy"), phase[..., 0])
     components.save_outputs(2 * amplitude, phase, {}, str(tmp_path / "out"))
@@ -155,9 +165,11 @@ def test_save_outputs_writes_images_and_keeps_old_files(tmp_path):
 
 
 def test_importing_components_binds_probe_and_tf_helper():
-    code = ("import ptycho, ptycho.workflows.components\n"
-            "assert hasattr(ptycho, 'probe') and hasattr(ptycho, 'tf_helper')\n"
-            "assert callable(ptycho.probe.set_probe_guess) and callable(ptycho.tf_helper.reassemble_position)\n")
+    code = (
+        "import ptycho, ptycho.workflows.components\n"
+        "assert hasattr(ptycho, 'probe') and hasattr(ptycho, 'tf_helper')\n"
+        "assert callable(ptycho.probe.set_probe_guess) and callable(ptycho.tf_helper.reassemble_position)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr[-2000:]
 
@@ -169,8 +181,18 @@ def test_train_save_load_infer(tmp_path, gridsize, caplog):
     config = _config(gridsize, n_groups=40 if gridsize == 1 else 24)
     with caplog.at_level(logging.INFO, logger="ptycho_core.training"):
         amplitude, phase, results = components.run_cdi_example(raw, test_raw, config, do_stitching=True)
-    for key in ("history", "history_epochs", "model_instance", "pred_amp", "reconstructed_obj",
-                "reconstructed_obj_cdi", "stitched_obj", "test_container", "train_container", "backend"):
+    for key in (
+        "history",
+        "history_epochs",
+        "model_instance",
+        "pred_amp",
+        "reconstructed_obj",
+        "reconstructed_obj_cdi",
+        "stitched_obj",
+        "test_container",
+        "train_container",
+        "backend",
+    ):
         assert key in results, key
     import keras
 
@@ -203,18 +225,18 @@ import numpy as np
 from ptycho import params
 from ptycho.workflows.components import load_inference_bundle, DiffractionToObjectAdapter
 params.cfg['gridsize'] = 1
-m, cfg = load_inference_bundle({str(tmp_path / 'bundle')!r})
+m, cfg = load_inference_bundle({str(tmp_path / "bundle")!r})
 assert isinstance(m, DiffractionToObjectAdapter)
 assert abs(cfg['intensity_scale'] - {float(scale)!r}) < 1e-5 * {float(scale)!r}, cfg['intensity_scale']
 assert cfg['N'] == 64 and cfg['n_filters_scale'] == 1
-x, off = np.load({str(tmp_path / 'x.npy')!r}), np.load({str(tmp_path / 'offsets.npy')!r})
+x, off = np.load({str(tmp_path / "x.npy")!r}), np.load({str(tmp_path / "offsets.npy")!r})
 out = m.predict([x, off], verbose=0)
 assert params.cfg['gridsize'] == {gridsize}
-exp = np.load({str(tmp_path / 'expected.npy')!r})
+exp = np.load({str(tmp_path / "expected.npy")!r})
 err = np.abs(out - exp).max() / np.abs(exp).max()
 assert err <= 1e-5, err
 import ptycho.tf_helper
-img = np.squeeze(ptycho.tf_helper.reassemble_position(out, np.load({str(tmp_path / 'global.npy')!r}), M=20))
+img = np.squeeze(ptycho.tf_helper.reassemble_position(out, np.load({str(tmp_path / "global.npy")!r}), M=20))
 assert img.dtype == np.complex64 and img.ndim == 2 and np.isfinite(img).all()
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))

@@ -18,8 +18,12 @@ def _reference(x, kernel, bias):
     out = np.zeros((b, h, w, kernel.shape[3]))
     for n in range(b):
         for o in range(kernel.shape[3]):
-            out[n, :, :, o] = correlate(x[n].astype(np.float64), kernel[:, :, :, o].astype(np.float64),
-                                        mode="same")[:, :, kernel.shape[2] // 2] + bias[o]
+            out[n, :, :, o] = (
+                correlate(x[n].astype(np.float64), kernel[:, :, :, o].astype(np.float64), mode="same")[
+                    :, :, kernel.shape[2] // 2
+                ]
+                + bias[o]
+            )
     return out
 
 
@@ -49,8 +53,9 @@ def test_matches_scipy_and_keras_conv2d(activation):
 def test_gradient_with_respect_to_the_input():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
-    layer = _layer(x, rng.standard_normal((3, 3, 3, 4)).astype(np.float32) * 0.5,
-                   rng.standard_normal(4).astype(np.float32))
+    layer = _layer(
+        x, rng.standard_normal((3, 3, 3, 4)).astype(np.float32) * 0.5, rng.standard_normal(4).astype(np.float32)
+    )
     check_directional(lambda t: ops.sum(ops.sin(layer(t))), [x], eps=1e-2, rtol=2e-3)
 
 
@@ -68,7 +73,7 @@ def test_one_training_step_updates_the_weights_as_keras_conv2d_does():
         model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
         model.train_on_batch(x, y)
         updated.append(model.layers[1].get_weights())
-    for ours, theirs in zip(*updated):
+    for ours, theirs in zip(*updated, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
     assert np.abs(updated[0][0] - kernel).max() > 1e-3  # the step moved the weights
 

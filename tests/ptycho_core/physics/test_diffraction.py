@@ -29,8 +29,11 @@ def test_matches_numpy_fft(size):
 def test_parseval_energy_is_conserved():
     psi = _field(n=3, size=64, seed=1)
     amp = to_numpy(diffract(psi))
-    np.testing.assert_allclose((amp.astype(np.float64) ** 2).sum(axis=(1, 2, 3)),
-                               (np.abs(psi).astype(np.float64) ** 2).sum(axis=(1, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(
+        (amp.astype(np.float64) ** 2).sum(axis=(1, 2, 3)),
+        (np.abs(psi).astype(np.float64) ** 2).sum(axis=(1, 2, 3)),
+        rtol=1e-5,
+    )
 
 
 def test_zero_frequency_lands_at_centre():

@@ -53,6 +53,6 @@ def test_chain_matches_reference(gridsize, masked, object_big):
     log_scale = np.float32(np.log(intensity_scale(1e6, n)))
     got = chain(obj, off, probe, log_scale, padded, n, mask, object_big)
     want = ref.forward(obj, off, probe, log_scale, padded, n, mask, object_big)
-    for name, g, w in zip(("trimmed_obj", "amplitude", "intensity"), got, want):
+    for name, g, w in zip(("trimmed_obj", "amplitude", "intensity"), got, want, strict=True):
         err = assert_close(to_numpy(g), w, 2e-6, name)
         print(f"gs{gridsize} mask={masked} big={object_big} {name}: rel err {err:.2e}")

@@ -23,8 +23,9 @@ def test_gaussian_blur_reflect_matches_scipy():
 
     img = np.random.default_rng(3).random((17, 23))
     for sigma in (0.7, 1.0, 2.5):
-        np.testing.assert_allclose(gaussian_blur_reflect(img, sigma), scipy.ndimage.gaussian_filter(img, sigma),
-                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            gaussian_blur_reflect(img, sigma), scipy.ndimage.gaussian_filter(img, sigma), rtol=0, atol=1e-12
+        )
 
 
 def test_lowpass_filter_is_scipy_window():

@@ -56,9 +56,13 @@ def patches_reference(obj, positions, n):
         cols = np.arange(n) + x - n / 2
         r0, c0 = np.floor(rows).astype(int), np.floor(cols).astype(int)
         wr, wc = (rows - r0)[:, None], (cols - c0)[None, :]
-        g = lambda r, c: padded[np.ix_(r, c)]  # noqa: E731
-        out.append((1 - wr) * (1 - wc) * g(r0, c0) + (1 - wr) * wc * g(r0, c0 + 1)
-                   + wr * (1 - wc) * g(r0 + 1, c0) + wr * wc * g(r0 + 1, c0 + 1))
+        g = lambda r, c: padded[np.ix_(r, c)]
+        out.append(
+            (1 - wr) * (1 - wc) * g(r0, c0)
+            + (1 - wr) * wc * g(r0, c0 + 1)
+            + wr * (1 - wc) * g(r0 + 1, c0)
+            + wr * wc * g(r0 + 1, c0 + 1)
+        )
     return np.array(out)
 
 
@@ -79,7 +83,7 @@ def test_object_patches_match_bilinear_reference(scene):
     shifted = ref.translate(np.repeat(obj[None, ..., None], len(positions), 0), -(positions - N / 2))
     assert_close(got, shifted[:, :N, :N, 0], 2e-5, "object_patches vs reference.translate")
     # integer positions are exact copies of the object window; pixel (N/2, N/2) is object pixel (row y, col x)
-    np.testing.assert_array_equal(got[0], obj[50 - N // 2: 50 + N // 2, 40 - N // 2: 40 + N // 2])
+    np.testing.assert_array_equal(got[0], obj[50 - N // 2 : 50 + N // 2, 40 - N // 2 : 40 + N // 2])
     np.testing.assert_array_equal(got[1], obj[:N, :N])
     np.testing.assert_array_equal(got[2], obj[-N:, -N:])
 
@@ -90,7 +94,7 @@ def test_position_order_is_x_column_y_row():
     patch = object_patches(obj, [[70.0, 30.0]], N)[0]
     assert patch[N // 2, N // 2] == 1.0 and np.sum(np.abs(patch)) == 1.0
     half = object_patches(obj, [[69.5, 30.0]], N)[0]  # x + 0.5: the pixel sits half a column right of centre
-    np.testing.assert_allclose(half[N // 2, N // 2: N // 2 + 2], [0.5, 0.5])
+    np.testing.assert_allclose(half[N // 2, N // 2 : N // 2 + 2], [0.5, 0.5])
 
 
 def test_noise_free_amplitude_matches_numpy_fft(scene):
@@ -284,8 +288,9 @@ def test_default_dataset_is_small_fast_and_reproducible():
     mean_counts = np.mean(np.sum(data.diffraction.astype(np.float64) ** 2, axis=(1, 2)))
     assert abs(mean_counts / 1e9 - 1) < 1e-3
     np.testing.assert_array_equal(default_dataset().diffraction, data.diffraction)
-    other = default_dataset(seed=1, N=32, n_positions=50, nphotons=1e4, object_kind="grf", phase="tanh",
-                            scan="spiral", jitter=0.5)
+    other = default_dataset(
+        seed=1, N=32, n_positions=50, nphotons=1e4, object_kind="grf", phase="tanh", scan="spiral", jitter=0.5
+    )
     assert other.diffraction.shape == (50, 32, 32) and other.metadata["simulation"]["object_kind"] == "grf"
     with pytest.raises(ValueError, match="multiple of 4"):
         default_dataset(N=62)

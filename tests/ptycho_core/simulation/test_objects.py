@@ -79,8 +79,21 @@ def grf_reference(size, seed):
 # ----------------------------------------------------------------------------------------------- lines
 def test_line_pixels_match_skimage_bresenham():
     rng = np.random.default_rng(0)
-    cases = [(0, 0, 0, 0), (3, 3, 3, 9), (3, 9, 3, 3), (1, 5, 8, 5), (8, 5, 1, 5), (0, 0, 7, 7), (7, 0, 0, 7),
-             (2, 1, 5, 8), (5, 8, 2, 1), (0, 0, 1, 2), (0, 0, 2, 1), (0, 0, 3, 6), (6, 3, 0, 0)]
+    cases = [
+        (0, 0, 0, 0),
+        (3, 3, 3, 9),
+        (3, 9, 3, 3),
+        (1, 5, 8, 5),
+        (8, 5, 1, 5),
+        (0, 0, 7, 7),
+        (7, 0, 0, 7),
+        (2, 1, 5, 8),
+        (5, 8, 2, 1),
+        (0, 0, 1, 2),
+        (0, 0, 2, 1),
+        (0, 0, 3, 6),
+        (6, 3, 0, 0),
+    ]
     cases += [tuple(int(v) for v in rng.integers(0, 40, 4)) for _ in range(400)]
     for case in cases:
         rows, cols = objects.line_pixels(*case)
@@ -100,7 +113,7 @@ def test_lines_image_matches_original_recipe():
 def test_lines_amplitude_is_the_centre_crop_of_a_double_size_image(size):
     got = objects.lines_amplitude(size, np.random.default_rng(2), nlines=40)
     full = lines_reference(2 * size, 40, np.random.default_rng(2))
-    expected = full[size // 2: -size // 2, size // 2: -size // 2, 0]  # the original's slicing
+    expected = full[size // 2 : -size // 2, size // 2 : -size // 2, 0]  # the original's slicing
     assert got.shape == (size, size)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
@@ -200,8 +213,12 @@ def test_compat_generators_use_the_global_legacy_rng(restore_global_rng, monkeyp
     expected = lines_reference(32, 12, np.random.RandomState(21))
     assert got.shape == (32, 32, 3)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(diffsim.mk_lines_img(32, 12, rng=np.random.default_rng(4)),
-                               lines_reference(32, 12, np.random.default_rng(4)), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        diffsim.mk_lines_img(32, 12, rng=np.random.default_rng(4)),
+        lines_reference(32, 12, np.random.default_rng(4)),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
     monkeypatch.setitem(params.cfg, "data_source", "lines")
     np.random.seed(5)
@@ -210,8 +227,9 @@ def test_compat_generators_use_the_global_legacy_rng(restore_global_rng, monkeyp
     np.testing.assert_array_equal(img[..., 0], objects.lines_amplitude(20, np.random.RandomState(5)))
     monkeypatch.setitem(params.cfg, "data_source", "grf")
     np.random.seed(5)
-    np.testing.assert_array_equal(diffsim.sim_object_image(20)[..., 0],
-                                  objects.grf_amplitude(20, np.random.RandomState(5)))
+    np.testing.assert_array_equal(
+        diffsim.sim_object_image(20)[..., 0], objects.grf_amplitude(20, np.random.RandomState(5))
+    )
     monkeypatch.setitem(params.cfg, "data_source", "points")
     with pytest.raises(NotImplementedError, match="not ported"):
         diffsim.sim_object_image(20)

@@ -110,8 +110,7 @@ def test_jitter_is_gaussian_seeded_and_clipped():
 
 def test_make_scan_dispatch():
     np.testing.assert_array_equal(scans.make_scan("spiral", SHAPE, N, 30), scans.spiral_scan(SHAPE, N, 30))
-    np.testing.assert_array_equal(scans.make_scan("raster", SHAPE, N, 30),
-                                  scans.raster_scan(SHAPE, N, n_positions=30))
+    np.testing.assert_array_equal(scans.make_scan("raster", SHAPE, N, 30), scans.raster_scan(SHAPE, N, n_positions=30))
     np.testing.assert_array_equal(scans.make_scan("random", SHAPE, N, 30, rng=3), scans.random_scan(SHAPE, N, 30, 3))
     with pytest.raises(ValueError, match="unknown scan kind"):
         scans.make_scan("zigzag", SHAPE, N, 30)
