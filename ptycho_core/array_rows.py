@@ -15,14 +15,17 @@ into a fresh array (nothing is memory-mapped, so the process keeps only what it 
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, BinaryIO, Optional, Tuple
+from typing import BinaryIO, Optional, Tuple
 
 import numpy as np
+
+from .types import ArrayLike, PathLike
 
 #: Bytes copied at once when decompressing a compressed member to a temporary file.
 _SPILL_BLOCK = 16 << 20
@@ -31,7 +34,7 @@ _SPILL_BLOCK = 16 << 20
 class ArrayRows:
     """Rows of an in-memory array, with :class:`RowReader`'s interface."""
 
-    def __init__(self, array: Any) -> None:
+    def __init__(self, array: ArrayLike) -> None:
         self._array = np.asarray(array)
         self.shape: Tuple[int, ...] = tuple(self._array.shape)
         self.dtype = self._array.dtype
@@ -39,7 +42,7 @@ class ArrayRows:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def read(self, indices: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
+    def read(self, indices: ArrayLike, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Rows ``array[indices]`` (a copy, or written into ``out``), shape ``(len(indices),) + shape[1:]``."""
         idx = _check_indices(indices, self.shape[0])
         if out is None:
@@ -53,7 +56,7 @@ class ArrayRows:
     def __enter__(self) -> ArrayRows:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -62,7 +65,7 @@ class RowReader(ArrayRows):
 
     def __init__(
         self,
-        file: BinaryIO,
+        file: io.BufferedIOBase,
         offset: int,
         shape: Tuple[int, ...],
         dtype: np.dtype,
@@ -73,7 +76,7 @@ class RowReader(ArrayRows):
         self.shape, self.dtype, self.source = tuple(shape), np.dtype(dtype), source
         self._row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
 
-    def read(self, indices: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
+    def read(self, indices: ArrayLike, out: Optional[np.ndarray] = None) -> np.ndarray:
         """The rows at ``indices`` (1-D integers, any order, repeats allowed), ``(k,) + shape[1:]``.
 
         Consecutive indices are read with one file read each run. With ``out`` (C-contiguous, of the stored dtype)
@@ -108,7 +111,7 @@ class RowReader(ArrayRows):
             if not len(run):
                 continue
             self._file.seek(self._offset + int(unique[run[0]]) * self._row_bytes)
-            view = memoryview(flat[run[0] : run[-1] + 1].reshape(-1))
+            view = flat[run[0] : run[-1] + 1].reshape(-1).data  # a memoryview of the rows' bytes
             got = self._file.readinto(view)
             if got != len(view):
                 raise ValueError(
@@ -130,7 +133,7 @@ def _check_out(out: np.ndarray, k: int, shape: Tuple[int, ...], dtype: np.dtype)
     return out
 
 
-def _check_indices(indices: Any, n: int) -> np.ndarray:
+def _check_indices(indices: ArrayLike, n: int) -> np.ndarray:
     idx = np.asarray(indices)
     if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
         raise ValueError(f"row indices must be a 1-D integer array; got {idx.dtype} of shape {idx.shape}")
@@ -174,7 +177,7 @@ def _zip_member_data_offset(raw: BinaryIO, info: zipfile.ZipInfo, source: str) -
     return info.header_offset + 30 + name_length + extra_length
 
 
-def open_rows(path: Any, key: Optional[str] = None, spill_dir: Optional[Any] = None) -> RowReader:
+def open_rows(path: PathLike, key: Optional[str] = None, spill_dir: Optional[PathLike] = None) -> RowReader:
     """Open the array in ``path`` for reading by rows.
 
     Args:

@@ -14,7 +14,7 @@ Graph (names are the original's)::
 from __future__ import annotations
 
 import zlib
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, Union
 
 import keras
 import numpy as np
@@ -36,6 +36,7 @@ from .layers import (
 from .losses import RealspaceLoss, negloglik
 from .network import build_network
 from .spec import ModelSpec
+from .types import Tensor
 
 OUTPUT_NAMES = ("trimmed_obj", "intensity_scaler_inv", "pred_intensity")
 
@@ -45,7 +46,7 @@ def log_scale_of(intensity_scale: float) -> float:
     return float(np.float32(np.log(np.float32(intensity_scale))))
 
 
-def build_models(spec: ModelSpec, probe: Optional[Any] = None) -> Tuple[keras.Model, keras.Model]:
+def build_models(spec: ModelSpec, probe: Optional[Tensor] = None) -> Tuple[keras.Model, keras.Model]:
     """Build (uncompiled) ``autoencoder`` and ``diffraction_to_obj`` sharing all layers.
 
     Args:
@@ -137,7 +138,7 @@ def relink_loaded(models: Dict[str, keras.Model]) -> Dict[str, keras.Model]:
 
 
 def compile_autoencoder(
-    autoencoder: keras.Model, spec: ModelSpec, learning_rate: float = 1e-3, jit_compile: Any = "auto"
+    autoencoder: keras.Model, spec: ModelSpec, learning_rate: float = 1e-3, jit_compile: Union[bool, str] = "auto"
 ) -> keras.Model:
     """Adam(1e-3), losses ``[real-space, MAE, Poisson NLL]`` weighted ``[realspace, mae, nll]``."""
     autoencoder.compile(
@@ -154,7 +155,7 @@ def compile_autoencoder(
 
 
 def create_compiled_models(
-    spec: ModelSpec, probe: Optional[Any] = None, jit_compile: Any = "auto"
+    spec: ModelSpec, probe: Optional[Tensor] = None, jit_compile: Union[bool, str] = "auto"
 ) -> Tuple[keras.Model, keras.Model]:
     """:func:`build_models` then :func:`compile_autoencoder`."""
     autoencoder, diffraction_to_obj = build_models(spec, probe)

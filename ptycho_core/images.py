@@ -41,7 +41,8 @@ def png_bytes(
     figure = Figure(figsize=(figsize, figsize))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    limits = {}
+    vmin: Optional[float] = None
+    vmax: Optional[float] = None
     finite = image[np.isfinite(image)]
     nonzero = finite[finite != 0]
     if nonzero.size >= finite.size // 2:
@@ -49,8 +50,8 @@ def png_bytes(
     if robust and finite.size:
         low, high = np.percentile(finite, [1, 99])
         if high > low:
-            limits = {"vmin": float(low), "vmax": float(high)}
-    shown = axes.imshow(image, cmap=cmap, **limits)
+            vmin, vmax = float(low), float(high)
+    shown = axes.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
     if colorbar:
         figure.colorbar(shown, ax=axes)
     if title:

@@ -8,10 +8,11 @@ import keras
 from keras import ops
 
 from .physics import losses as physics_losses
+from .types import Tensor
 
 
 @keras.saving.register_keras_serializable(package="ptycho")
-def negloglik(y_true: Any, y_pred: Any):
+def negloglik(y_true: Tensor, y_pred: Tensor):
     """Elementwise Poisson NLL without the constant term, ``ŷ - y·log ŷ`` (Keras averages it)."""
     return physics_losses.poisson_nll(y_true, y_pred)
 

@@ -14,7 +14,7 @@ archives written by the original.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Optional
 
 import keras
 
@@ -36,7 +36,7 @@ class _Names:
         return base if k == 0 else f"{base}_{k}"
 
 
-def _conv(names: _Names, filters: int, activation: Any = None) -> keras.layers.Conv2D:
+def _conv(names: _Names, filters: int, activation: Optional[str] = None) -> keras.layers.Conv2D:
     return SameConv2D(filters, (3, 3), padding="same", activation=activation, name=names("conv2d"))
 
 

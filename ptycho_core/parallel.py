@@ -30,7 +30,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import ContextManager, Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -39,6 +39,7 @@ from ._backend import parallel as _bp
 from .factory import build_models, compile_autoencoder
 from .spec import ModelSpec
 from .training import LossLogger, default_callbacks, make_targets
+from .types import Tensor
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def split_for_devices(n: int, validation_split: float, devices: int) -> Tuple[in
 
 def train_models(
     spec: ModelSpec,
-    probe: Optional[Any],
+    probe: Optional[Tensor],
     x_scaled: np.ndarray,
     positions: np.ndarray,
     *,
@@ -171,6 +172,7 @@ def _fit_in_process(
 ):
     """Single device, JAX ``DataParallel`` or TF ``MirroredStrategy``: build inside the scope, then ``fit``."""
     backend = keras.backend.backend()
+    scope: ContextManager[None]
     if devices == 1:
         scope = contextlib.nullcontext()
     elif backend == "jax":

@@ -12,9 +12,10 @@ returned as :class:`ClassReference` placeholders: never imported by the name in 
 
 from __future__ import annotations
 
+import importlib
 import io
 import pickle
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def _create_array(factory, args, state, npdict=None):
     """dill's array reconstructor, restricted to NumPy's own ``_reconstruct``."""
     if factory is not _reconstruct:
         raise UnsafeArchiveError("array reconstructor other than numpy's _reconstruct")
-    array = factory(*args)
+    array = cast(np.ndarray, factory(*args))  # numpy's _reconstruct makes an ndarray (of the pickled subtype)
     array.__setstate__(state)
     if npdict:
         raise UnsafeArchiveError("array with extra attributes")
@@ -56,11 +57,12 @@ def _to_numpy(value, *args, **kwargs):
 
 
 try:  # NumPy >= 2
-    from numpy._core.multiarray import _reconstruct
-    from numpy._core.multiarray import scalar as _scalar
-except ImportError:  # pragma: no cover - NumPy 1.x
-    from numpy.core.multiarray import _reconstruct
-    from numpy.core.multiarray import scalar as _scalar
+    from numpy._core import multiarray as _multiarray
+
+    _reconstruct, _scalar = _multiarray._reconstruct, _multiarray.scalar
+except (ImportError, AttributeError):  # pragma: no cover - NumPy 1.x
+    _multiarray = importlib.import_module("numpy.core.multiarray")
+    _reconstruct, _scalar = _multiarray._reconstruct, _multiarray.scalar
 
 _ALLOWED = {
     ("builtins", "set"): set,

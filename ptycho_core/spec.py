@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
@@ -109,12 +109,13 @@ def spec_from_legacy_params(params: Mapping[str, Any], **overrides: Any) -> Mode
     get = params.get
     if "N" not in params and "N" not in overrides:
         raise ValueError("the parameters lack 'N' (the patch size): not a PtychoPINN configuration")
-    size = int(overrides.get("N", get("N")))
+    size = int(overrides["N"] if "N" in overrides else params["N"])
     scale = get("intensity_scale")
     if scale is None:
         nphotons = float(get("nphotons", 1e9))
         scale = float(np.float32(np.sqrt(np.float32(nphotons)) / (size / 2)))
-    values = dict(
+    init_seed = get("init_seed")
+    values: Dict[str, Any] = dict(
         N=size,
         gridsize=int(get("gridsize", 2)),
         n_filters_scale=int(get("n_filters_scale", 2)),
@@ -134,7 +135,7 @@ def spec_from_legacy_params(params: Mapping[str, Any], **overrides: Any) -> Mode
         realspace_weight=float(get("realspace_weight", 0.0)),
         realspace_mae_weight=float(get("realspace_mae_weight", 0.0)),
         tv_weight=float(get("tv_weight", 0.0)),
-        init_seed=None if get("init_seed") is None else int(get("init_seed")),
+        init_seed=None if init_seed is None else int(init_seed),
     )
     values.update(overrides)
     return ModelSpec(**values)

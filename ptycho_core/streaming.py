@@ -15,12 +15,16 @@ grouped patterns, predict, :func:`~ptycho_core.physics.reassemble_position`) up 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
 from .physics.scaling import factor_for_energy
 from .physics.stitching import PositionStitcher
+from .types import ArrayLike, Tensor
+
+if TYPE_CHECKING:
+    from .array_rows import ArrayRows
 
 #: Default bytes of float32 model input per chunk of groups.
 DEFAULT_CHUNK_BYTES = 64 << 20
@@ -28,10 +32,10 @@ DEFAULT_CHUNK_BYTES = 64 << 20
 #: ``predict(x, local_offsets)``: ``x`` float32 ``(b, N, N, C)`` model input, ``local_offsets`` float64
 #: ``(b, 1, 2, C)`` → object patches ``(b, N, N, 1)`` (complex, NumPy or tensor); ``b <= batch_size``. For a
 #: Keras model, ``lambda x, offsets: model.predict_on_batch([x, offsets])``.
-Predict = Callable[[np.ndarray, np.ndarray], Any]
+Predict = Callable[[np.ndarray, np.ndarray], Tensor]
 
 
-def _check_groups(groups: Any, n_patterns: int) -> np.ndarray:
+def _check_groups(groups: ArrayLike, n_patterns: int) -> np.ndarray:
     g = np.asarray(groups)
     if g.ndim != 2 or not np.issubdtype(g.dtype, np.integer) or g.shape[0] < 1 or g.shape[1] < 1:
         raise ValueError(f"groups must be a non-empty (B, C) integer array of pattern indices; got {g.dtype} {g.shape}")
@@ -69,7 +73,7 @@ def rows_per_chunk(pattern_shape: tuple, channels: int = 1, chunk_bytes: int = D
 
 
 def grouped_normalization_factor(
-    reader: Any, groups: Any, size: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    reader: ArrayRows, groups: ArrayLike, size: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES
 ) -> np.float32:
     """Normalisation factor of the grouped patterns, read from ``reader`` in chunks.
 
@@ -105,10 +109,10 @@ def grouped_normalization_factor(
 
 def reconstruct_streaming(
     predict: Predict,
-    reader: Any,
-    groups: Any,
-    global_offsets: Any,
-    local_offsets: Any,
+    reader: ArrayRows,
+    groups: ArrayLike,
+    global_offsets: Tensor,
+    local_offsets: ArrayLike,
     *,
     intensity_scale: float,
     M: int,
@@ -150,8 +154,10 @@ def reconstruct_streaming(
         raise ValueError(f"local_offsets must have shape ({B}, 1, 2, {C}) for {B} groups of {C}; got {local.shape}")
     checked = factor is None  # the first pass checks every pattern's values
     if factor is None:
-        factor = grouped_normalization_factor(reader, g, size, chunk_bytes)
-    factor, scale = np.float32(factor), np.float32(intensity_scale)
+        factor32 = grouped_normalization_factor(reader, g, size, chunk_bytes)
+    else:
+        factor32 = np.float32(factor)
+    scale32 = np.float32(intensity_scale)
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     batch = int(batch_size)
@@ -167,8 +173,8 @@ def reconstruct_streaming(
             _check_rows(rows, indices)
         x = x_buffer[: last - first]
         np.copyto(x, np.transpose(rows.reshape(last - first, C, size, size), (0, 2, 3, 1)), casting="unsafe")
-        x *= factor  # float32(D)·f, then ·s: the in-memory path's two float32 products
-        x *= scale
+        x *= factor32  # float32(D)·f, then ·s: the in-memory path's two float32 products
+        x *= scale32
         for start in range(first, last, batch):
             stop = min(last, start + batch)
             patches = predict(x[start - first : stop - first], local[start:stop])

@@ -18,11 +18,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ptycho_core.atomic import atomic_write_bytes
+from ptycho_core.types import Tensor
+
+if TYPE_CHECKING:
+    import keras
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +256,9 @@ def _diffraction_bytes(data: Path) -> int:
         return 0
 
 
-def _predict_in_memory(model: Any, data: Path, N: int, gridsize: int, M: int, batch_size: int, verbose: int) -> Any:
+def _predict_in_memory(
+    model: keras.Model, data: Path, N: int, gridsize: int, M: int, batch_size: int, verbose: int
+) -> Tuple[np.ndarray, Any]:
     """Read the whole scan, group, normalise, predict and stitch: ``(image (H, W) complex64, raw)``."""
     from ptycho import loader, params, probe, tf_helper
 
@@ -276,7 +282,9 @@ def _predict_in_memory(model: Any, data: Path, N: int, gridsize: int, M: int, ba
     return image, raw
 
 
-def _predict_streaming(model: Any, data: Path, N: int, gridsize: int, M: int, batch_size: int, chunk_bytes: int) -> Any:
+def _predict_streaming(
+    model: keras.Model, data: Path, N: int, gridsize: int, M: int, batch_size: int, chunk_bytes: int
+) -> Tuple[np.ndarray, Any]:
     """The same result as :func:`_predict_in_memory`, reading the patterns a chunk at a time from the NPZ."""
     from ptycho import params, probe
     from ptycho.raw_data import RawData
@@ -312,7 +320,7 @@ def _predict_streaming(model: Any, data: Path, N: int, gridsize: int, M: int, ba
             nsamples=len(raw.xcoords), K=max(7, gridsize**2 + 1), seed=0, gridsize=gridsize
         )
 
-        def predict(x: np.ndarray, offsets: np.ndarray) -> Any:
+        def predict(x: np.ndarray, offsets: np.ndarray) -> Tensor:
             return model.predict_on_batch([x, offsets])
 
         try:

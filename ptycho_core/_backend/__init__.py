@@ -14,19 +14,19 @@ unchanged (their eager ops need no compilation).
 from __future__ import annotations
 
 import functools
-from typing import Callable, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import keras
 
 
-def compiled(fn: Callable = None, *, static_argnames: Sequence[str] = ()) -> Callable:
+def compiled(fn: Optional[Callable] = None, *, static_argnames: Sequence[str] = ()) -> Callable:
     """Decorator: ``jax.jit(fn, static_argnames=...)`` under the JAX backend, ``fn`` otherwise.
 
     The choice is made at the first call (the backend is fixed for the life of the process by then).
     """
     if fn is None:
         return functools.partial(compiled, static_argnames=static_argnames)
-    state = {}
+    state: Dict[str, Callable[..., Any]] = {}
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence, Union
 
 import keras
+
+from ..types import Tensor
 
 PACKAGE = "ptycho"
 
@@ -23,7 +25,7 @@ def pop_dtype(kwargs: dict, default: Any = None) -> dict:
     return kwargs
 
 
-def first(inputs: Any) -> Any:
+def first(inputs: Union[Tensor, Sequence[Tensor]]) -> Tensor:
     """The original's layers take a one-element list ``[x]``; accept that or a bare tensor."""
     if isinstance(inputs, (list, tuple)):
         if len(inputs) != 1:

@@ -9,6 +9,7 @@ import keras
 from keras import ops
 
 from ..physics.complex import combine_complex, complex_from_parts
+from ..types import Tensor
 from ._base import first, pop_dtype, register
 
 ACTIVATIONS = ("sigmoid", "swish", "softplus", "relu", "tanh")
@@ -57,7 +58,7 @@ class CombineComplexLayer(keras.layers.Layer):
         super().__init__(**pop_dtype(kwargs))
         self.use_polar = bool(use_polar)
 
-    def call(self, inputs: Sequence[Any]):
+    def call(self, inputs: Sequence[Tensor]):
         amplitude, phase = inputs
         if ops.is_tensor(amplitude) and "complex" in str(amplitude.dtype):
             amplitude = ops.real(amplitude)

@@ -14,6 +14,7 @@ from keras import ops
 
 from ..physics import layout, patches, reassembly
 from ..physics.losses import center_mask
+from ..types import Tensor
 from ._base import pop_dtype, register
 
 
@@ -33,7 +34,7 @@ class ReassemblePatchesLayer(keras.layers.Layer):
             raise ValueError("ReassemblePatchesLayer needs padded_size (P = N + (gridsize-1)*offset + jitter)")
         self.padded_size, self.N, self.gridsize = int(padded_size), N, gridsize
 
-    def call(self, inputs: Sequence[Any]):
+    def call(self, inputs: Sequence[Tensor]):
         obj, positions = inputs
         return reassembly.reassemble_patches(obj, positions, self.padded_size)
 
@@ -107,7 +108,7 @@ class ExtractPatchesPositionLayer(keras.layers.Layer):
         self.jitter, self.N, self.gridsize = float(jitter), int(N), gridsize
         self._seed = keras.random.SeedGenerator() if self.jitter > 0 else None
 
-    def call(self, inputs: Sequence[Any]):
+    def call(self, inputs: Sequence[Tensor]):
         canvas, positions = inputs
         positions = ops.convert_to_tensor(positions)
         if "complex" in str(positions.dtype):

@@ -11,6 +11,7 @@ from keras import ops
 from ..physics.complex import complex_from_parts
 from ..physics.probe import default_probe, illuminate
 from ..physics.probe import probe_mask as disc_mask
+from ..types import ArrayLike, Tensor
 from ._base import first, pop_dtype, register
 
 
@@ -33,7 +34,7 @@ class ProbeIllumination(keras.layers.Layer):
     def __init__(
         self,
         name: Optional[str] = None,
-        initial_probe: Any = None,
+        initial_probe: Optional[Tensor] = None,
         N: Optional[int] = None,
         probe_mask: bool = False,
         smoothing_sigma: float = 0.0,
@@ -51,7 +52,8 @@ class ProbeIllumination(keras.layers.Layer):
             ).astype(np.complex64)
         initial = np.squeeze(initial)
         if initial.ndim != 2 or initial.shape[0] != initial.shape[1]:
-            raise ValueError(f"initial_probe must be square (N, N[, 1]); got shape {np.shape(initial_probe)}")
+            given = () if initial_probe is None else np.shape(initial_probe)
+            raise ValueError(f"initial_probe must be square (N, N[, 1]); got shape {given}")
         if N is not None and initial.shape[0] != int(N):
             raise ValueError(f"initial_probe has size {initial.shape[0]} but N={N}; give a probe of size N")
         self.N = int(initial.shape[0])
@@ -72,7 +74,7 @@ class ProbeIllumination(keras.layers.Layer):
         """The probe as complex64 ``(1, N, N, 1)``."""
         return complex_from_parts(self.probe_real, self.probe_imag)
 
-    def set_probe(self, probe: Any) -> None:
+    def set_probe(self, probe: ArrayLike) -> None:
         """Overwrite the probe weights with a complex ``(N, N[, 1])`` array."""
         arr = np.squeeze(np.asarray(probe)).astype(np.complex64)
         if arr.shape != (self.N, self.N):

@@ -8,6 +8,7 @@ import keras
 
 from ..physics._checks import real_float
 from ..physics.translation import translate
+from ..types import Tensor
 
 
 @keras.saving.register_keras_serializable(package="ptycho")
@@ -33,7 +34,7 @@ class Translation(keras.layers.Layer):
         self.seed = seed
         self._seed_generator = keras.random.SeedGenerator(seed) if self.jitter_stddev > 0 else None
 
-    def call(self, inputs: Sequence[Any]):
+    def call(self, inputs: Sequence[Tensor]):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
             raise ValueError("Translation expects a list [images (n, H, W, ch), translations (m, 2)]")
         images, translations = inputs[0], real_float(inputs[1])

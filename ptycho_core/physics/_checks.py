@@ -8,18 +8,20 @@ data (NumPy arrays, lists, Python numbers), never on backend tensors, so they ne
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 from keras import ops
 
+from ..types import Tensor
 
-def static_shape(x: Any) -> tuple:
+
+def static_shape(x: Tensor) -> tuple:
     """Static shape of ``x`` as a tuple of ints or ``None`` for unknown dimensions."""
     shape = getattr(x, "shape", None)
     if shape is None:
         shape = np.shape(x)
-    out = []
+    out: List[Optional[int]] = []
     for d in tuple(shape):
         try:
             out.append(int(d))
@@ -32,7 +34,7 @@ def describe(shape: Sequence) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
-def check_rank(x: Any, rank: int, name: str, layout: str) -> tuple:
+def check_rank(x: Tensor, rank: int, name: str, layout: str) -> tuple:
     """Require ``x`` to have ``rank`` dimensions; ``layout`` describes them, e.g. ``'(n, H, W, ch)'``."""
     shape = static_shape(x)
     if len(shape) != rank:
@@ -55,12 +57,12 @@ def check_even_positive(value: int, name: str, hint: str = "") -> int:
     return int(value)
 
 
-def is_host_array(x: Any) -> bool:
+def is_host_array(x: Tensor) -> bool:
     """True for data that lives on the host (NumPy arrays, lists, Python numbers)."""
     return isinstance(x, (np.ndarray, np.generic, list, tuple, int, float, complex))
 
 
-def check_finite(x: Any, name: str) -> None:
+def check_finite(x: Tensor, name: str) -> None:
     """Reject NaN/inf in host data (no-op for backend tensors, see module docstring)."""
     if is_host_array(x):
         arr = np.asarray(x)
@@ -71,7 +73,7 @@ def check_finite(x: Any, name: str) -> None:
             )
 
 
-def is_complex(x: Any) -> bool:
+def is_complex(x: Tensor) -> bool:
     """True if ``x`` has a complex dtype (NumPy or backend tensor)."""
     dtype = getattr(x, "dtype", None)
     if dtype is None:
@@ -79,7 +81,7 @@ def is_complex(x: Any) -> bool:
     return "complex" in str(dtype)
 
 
-def real_float(x: Any, dtype: str = "float32"):
+def real_float(x: Tensor, dtype: str = "float32"):
     """Backend tensor of the real part of ``x`` (complex offsets keep their real part, as in the original)."""
     if is_complex(x):
         x = ops.real(ops.convert_to_tensor(x))

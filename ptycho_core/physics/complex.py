@@ -7,16 +7,17 @@ complex-safe, and as ``complex64`` at public boundaries. These helpers convert b
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Tuple
 
 from keras import ops
 
+from ..types import Tensor
 from ._checks import is_complex
 
-Pair = Tuple[Any, Any]
+Pair = Tuple[Tensor, Tensor]
 
 
-def complex_from_parts(real: Any, imag: Any):
+def complex_from_parts(real: Tensor, imag: Tensor):
     """``real + 1j * imag`` as complex64 (``ops.view_as_complex``; Keras has no ``ops.complex``).
 
     Args:
@@ -29,7 +30,7 @@ def complex_from_parts(real: Any, imag: Any):
     return ops.view_as_complex(ops.stack([real, imag], axis=-1))
 
 
-def split_complex(z: Any) -> Pair:
+def split_complex(z: Tensor) -> Pair:
     """``(real, imag)`` float32 parts of ``z``; a real input gives ``(z, zeros)``."""
     z = ops.convert_to_tensor(z)
     if is_complex(z):
@@ -38,20 +39,20 @@ def split_complex(z: Any) -> Pair:
     return z, ops.zeros_like(z)
 
 
-def amp_phase_to_parts(amplitude: Any, phase: Any) -> Pair:
+def amp_phase_to_parts(amplitude: Tensor, phase: Tensor) -> Pair:
     """``(A cos φ, A sin φ)``: the real and imaginary parts of ``A·exp(iφ)`` (phase in radians)."""
     amplitude = ops.cast(amplitude, "float32")
     phase = ops.cast(phase, "float32")
     return amplitude * ops.cos(phase), amplitude * ops.sin(phase)
 
 
-def combine_complex(amplitude: Any, phase: Any):
+def combine_complex(amplitude: Tensor, phase: Tensor):
     """``A·exp(iφ)`` as complex64 (the original's ``combine_complex``); phase in radians, same shape as A."""
     real, imag = amp_phase_to_parts(amplitude, phase)
     return complex_from_parts(real, imag)
 
 
-def amplitude_phase(z: Any) -> Pair:
+def amplitude_phase(z: Tensor) -> Pair:
     """``(|z|, angle(z))`` of a complex tensor, both float32."""
     real, imag = split_complex(z)
     return ops.sqrt(real * real + imag * imag), ops.arctan2(imag, real)

@@ -8,29 +8,30 @@ the derivative of the square root is infinite where the intensity is exactly 0 (
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Tuple, Union
+from typing import Sequence, Tuple, Union
 
 from keras import ops
 
+from ..types import Tensor
 from ._checks import check_dim, check_rank
 from .complex import split_complex
 
 
-def fftshift2d(x: Any, axes: Sequence[int] = (-2, -1)):
+def fftshift2d(x: Tensor, axes: Sequence[int] = (-2, -1)):
     """NumPy ``fftshift`` over two axes (a roll by ``size//2`` on each)."""
     shape = ops.shape(x)
     shifts = tuple(int(shape[a]) // 2 for a in axes)
     return ops.roll(x, shift=shifts, axis=tuple(axes))
 
 
-def ifftshift2d(x: Any, axes: Sequence[int] = (-2, -1)):
+def ifftshift2d(x: Tensor, axes: Sequence[int] = (-2, -1)):
     """NumPy ``ifftshift`` over two axes (a roll by ``-(size//2)`` on each)."""
     shape = ops.shape(x)
     shifts = tuple(-(int(shape[a]) // 2) for a in axes)
     return ops.roll(x, shift=shifts, axis=tuple(axes))
 
 
-def far_field_intensity(real: Any, imag: Any, area: float | None = None):
+def far_field_intensity(real: Tensor, imag: Tensor, area: float | None = None):
     """``|FFT2(re + i·im)|² / area`` over the last two axes, not shifted (float32, same shape).
 
     ``area`` defaults to ``h·w`` of the input (the unitary normalisation).
@@ -42,7 +43,7 @@ def far_field_intensity(real: Any, imag: Any, area: float | None = None):
     return (f_re * f_re + f_im * f_im) / float(area)
 
 
-def diffract(field: Union[Any, Tuple[Any, Any]], area: float | None = None):
+def diffract(field: Union[Tensor, Tuple[Tensor, Tensor]], area: float | None = None):
     """Diffraction amplitude of exit waves.
 
     Args:
@@ -61,7 +62,7 @@ def diffract(field: Union[Any, Tuple[Any, Any]], area: float | None = None):
     return ops.expand_dims(ops.sqrt(fftshift2d(intensity)), -1)
 
 
-def pad_and_diffract(field: Any, pad: bool = False):
+def pad_and_diffract(field: Tensor, pad: bool = False):
     """The original's ``pad_and_diffract``: optional zero padding by ``h//4`` per side, then :func:`diffract`.
 
     With ``pad=True`` the intensity is still divided by the UNPADDED ``h·w`` (the original's quirk).

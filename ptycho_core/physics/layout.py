@@ -12,14 +12,13 @@ Positions (offsets) are ``(B, 1, 2, C)`` float tensors in pixels, axis 2 holding
 
 from __future__ import annotations
 
-from typing import Any
-
 from keras import ops
 
+from ..types import Tensor
 from ._checks import check_dim, check_rank
 
 
-def channel_to_flat(images: Any):
+def channel_to_flat(images: Tensor):
     """``(B, H, W, C)`` → ``(B*C, H, W, 1)``, row ``b*C + c``."""
     shape = check_rank(images, 4, "images", "(B, H, W, C)")
     _, h, w, _ = shape
@@ -27,7 +26,7 @@ def channel_to_flat(images: Any):
     return ops.reshape(x, (-1, h, w, 1))
 
 
-def flat_to_channel(images: Any, channels: int):
+def flat_to_channel(images: Tensor, channels: int):
     """``(B*C, H, W, 1)`` → ``(B, H, W, C)`` with ``C = channels``; inverse of :func:`channel_to_flat`."""
     shape = check_rank(images, 4, "images", "(B*C, H, W, 1)")
     check_dim(shape, 3, 1, "images", "(B*C, H, W, 1)")
@@ -36,7 +35,7 @@ def flat_to_channel(images: Any, channels: int):
     return ops.transpose(x, (0, 2, 3, 1))
 
 
-def flatten_offsets(offsets: Any):
+def flatten_offsets(offsets: Tensor):
     """Offsets ``(B, 1, 2, C)`` → ``(B*C, 2)`` rows ``[x, y]``, row ``b*C + c``."""
     shape = check_rank(offsets, 4, "offsets", "(B, 1, 2, C)")
     check_dim(shape, 2, 2, "offsets", "(B, 1, 2, C)")
@@ -44,19 +43,19 @@ def flatten_offsets(offsets: Any):
     return ops.reshape(ops.transpose(offsets, (0, 3, 1, 2)), (-1, 2))
 
 
-def to_grid(images: Any, gridsize: int):
+def to_grid(images: Tensor, gridsize: int):
     """Flat ``(B*C, N, N, 1)`` → grid ``(B, g, g, N, N, 1)``."""
     shape = check_rank(images, 4, "images", "(B*C, N, N, 1)")
     return ops.reshape(images, (-1, gridsize, gridsize, shape[1], shape[2], 1))
 
 
-def from_grid(grid: Any):
+def from_grid(grid: Tensor):
     """Grid ``(B, g, g, N, N, 1)`` → flat ``(B*C, N, N, 1)``."""
     shape = check_rank(grid, 6, "grid", "(B, g, g, N, N, 1)")
     return ops.reshape(grid, (-1, shape[3], shape[4], 1))
 
 
-def grid_to_channel(grid: Any):
+def grid_to_channel(grid: Tensor):
     """Grid ``(B, g, g, N, N, 1)`` → channel ``(B, N, N, g*g)``."""
     shape = check_rank(grid, 6, "grid", "(B, g, g, N, N, 1)")
     _, g1, g2, h, w, _ = shape

@@ -10,15 +10,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from keras import ops
 
+from ..types import Tensor
 from ._checks import is_complex
 
 
-def poisson_nll(y_true: Any, y_pred: Any):
+def poisson_nll(y_true: Tensor, y_pred: Tensor):
     """Elementwise ``exp(log ŷ) - y·log ŷ`` (float32, shape of the inputs)."""
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
@@ -26,18 +25,18 @@ def poisson_nll(y_true: Any, y_pred: Any):
     return ops.exp(log_pred) - y_true * log_pred
 
 
-def poisson_nll_mean(y_true: Any, y_pred: Any):
+def poisson_nll_mean(y_true: Tensor, y_pred: Tensor):
     """Mean of :func:`poisson_nll` over all elements (what Keras reports with ``sum_over_batch_size``)."""
     return ops.mean(poisson_nll(y_true, y_pred))
 
 
-def mean_absolute_error(y_true: Any, y_pred: Any):
+def mean_absolute_error(y_true: Tensor, y_pred: Tensor):
     """Mean of ``|y - ŷ|`` over all elements."""
     y_pred = ops.convert_to_tensor(y_pred)
     return ops.mean(ops.abs(ops.cast(y_true, y_pred.dtype) - y_pred))
 
 
-def total_variation(images: Any):
+def total_variation(images: Tensor):
     """``Σ (∂x)² + Σ (∂y)²`` of forward differences of ``(n, H, W, ch)``; complex: real + imaginary parts."""
     if is_complex(images):
         z = ops.convert_to_tensor(images)
@@ -57,7 +56,7 @@ def center_mask(size: int, channels: int = 1) -> np.ndarray:
 
 
 def realspace_loss(
-    target: Any, pred: Any, *, probe_big: bool, tv_weight: float = 0.0, realspace_mae_weight: float = 0.0
+    target: Tensor, pred: Tensor, *, probe_big: bool, tv_weight: float = 0.0, realspace_mae_weight: float = 0.0
 ):
     """The original's real-space loss on ``(B, N, N, 1)`` object patches (0.0 with both weights 0).
 

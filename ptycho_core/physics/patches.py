@@ -7,16 +7,15 @@ centred at ``canvas_centre - o_c``; extraction shifts the canvas by ``+o_c``, re
 
 from __future__ import annotations
 
-from typing import Any
-
 from keras import ops
 
+from ..types import Tensor
 from ._checks import check_dim, check_rank
 from .layout import channel_to_flat, flat_to_channel, flatten_offsets
 from .translation import translate
 
 
-def pad(images: Any, size: int):
+def pad(images: Tensor, size: int):
     """Zero-pad ``size`` pixels on each side of H and W: ``(n, H, W, ch)`` → ``(n, H+2s, W+2s, ch)``."""
     check_rank(images, 4, "images", "(n, H, W, ch)")
     if int(size) != size or size < 0:
@@ -25,7 +24,7 @@ def pad(images: Any, size: int):
     return ops.pad(images, [[0, 0], [size, size], [size, size], [0, 0]])
 
 
-def pad_to(images: Any, padded_size: int):
+def pad_to(images: Tensor, padded_size: int):
     """Symmetric zero padding of ``(n, N, N, ch)`` images to ``(n, P, P, ch)``, ``P = padded_size``.
 
     Raises:
@@ -44,7 +43,7 @@ def pad_to(images: Any, padded_size: int):
     return pad(images, diff // 2)
 
 
-def trim(images: Any, size: int):
+def trim(images: Tensor, size: int):
     """Centre crop ``(n, M, M, ch)`` → ``(n, size, size, ch)``; ``M - size`` must be even and >= 0."""
     shape = check_rank(images, 4, "images", "(n, M, M, ch)")
     m = shape[1]
@@ -57,7 +56,7 @@ def trim(images: Any, size: int):
     return images[:, clip : m - clip, clip : m - clip, :]
 
 
-def _check_offsets(offsets: Any, channels: int | None = None) -> tuple:
+def _check_offsets(offsets: Tensor, channels: int | None = None) -> tuple:
     layout = "(B, 1, 2, C) with axis 2 = [x, y]"
     shape = check_rank(offsets, 4, "offsets", layout)
     check_dim(shape, 1, 1, "offsets", layout)
@@ -67,7 +66,7 @@ def _check_offsets(offsets: Any, channels: int | None = None) -> tuple:
     return shape
 
 
-def extract_patches_position(canvas: Any, offsets: Any, size: int):
+def extract_patches_position(canvas: Tensor, offsets: Tensor, size: int):
     """Cut the ``C`` patches of each group out of its canvas.
 
     Args:
@@ -91,7 +90,7 @@ def extract_patches_position(canvas: Any, offsets: Any, size: int):
     return trim(shifted, size)
 
 
-def center_channels(channels: Any, offsets: Any):
+def center_channels(channels: Tensor, offsets: Tensor):
     """Undo the patch offsets: shift patch ``c`` of ``(B, N, N, C)`` by ``-o_c``; returns ``(B, N, N, C)``."""
     shape = check_rank(channels, 4, "channels", "(B, N, N, C)")
     _check_offsets(offsets, shape[3])

@@ -8,11 +8,12 @@ Conventions: a probe is ``(N, N)`` (or ``(N, N, 1)``) complex; pixel ``(i, j)`` 
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 from keras import ops
 
+from ..types import ArrayLike, Tensor
 from ._checks import check_finite
 from .smoothing import complex_gaussian_filter2d
 
@@ -84,7 +85,7 @@ def probe_mask(size: int) -> np.ndarray:
     return probe_distance(size) < size // 4
 
 
-def _as_square_probe(probe: Any, name: str = "probe") -> np.ndarray:
+def _as_square_probe(probe: ArrayLike, name: str = "probe") -> np.ndarray:
     arr = np.asarray(probe)
     if arr.ndim == 4 and arr.shape[-1] == 1 and arr.shape[-2] == 1:
         arr = arr[..., 0]
@@ -96,7 +97,7 @@ def _as_square_probe(probe: Any, name: str = "probe") -> np.ndarray:
     return arr
 
 
-def probe_norm(probe: Any, probe_scale: float) -> float:
+def probe_norm(probe: ArrayLike, probe_scale: float) -> float:
     """``probe_scale · mean(|mask · probe|)`` over all ``N²`` pixels (mask from :func:`probe_mask`)."""
     arr = _as_square_probe(probe)
     mask = probe_mask(arr.shape[0])
@@ -104,7 +105,7 @@ def probe_norm(probe: Any, probe_scale: float) -> float:
     return float(np.float32(probe_scale) * np.mean(tamped, dtype=np.float32))
 
 
-def normalize_probe(probe: Any, probe_scale: float) -> np.ndarray:
+def normalize_probe(probe: ArrayLike, probe_scale: float) -> np.ndarray:
     """The original's ``set_probe`` normalisation: ``probe / (probe_scale · mean|mask·probe|)``.
 
     Afterwards ``mean(|mask · P|) = 1/probe_scale``. Returns complex64 ``(N, N, 1)``.
@@ -119,7 +120,7 @@ def normalize_probe(probe: Any, probe_scale: float) -> np.ndarray:
     return (arr / np.complex64(norm))[..., None]
 
 
-def estimate_probe(diffraction: Any, size: int, scale: float = DEFAULT_PROBE_SCALE) -> np.ndarray:
+def estimate_probe(diffraction: ArrayLike, size: int, scale: float = DEFAULT_PROBE_SCALE) -> np.ndarray:
     """Gaussian probe guess from the mean diffraction amplitude (the original's ``set_probe_guess(X, None)``).
 
     Args:
@@ -142,7 +143,7 @@ def estimate_probe(diffraction: Any, size: int, scale: float = DEFAULT_PROBE_SCA
     return guess.astype(np.float32)
 
 
-def illuminate(obj: Any, probe: Any, mask: Optional[Any] = None, smoothing_sigma: float = 0.0):
+def illuminate(obj: Tensor, probe: Tensor, mask: Optional[Tensor] = None, smoothing_sigma: float = 0.0):
     """Exit wave ``ψ = P·O``, optionally Gaussian-smoothed (3×3, reflect) and then masked.
 
     Args:

@@ -15,10 +15,9 @@ original merges the whole batch into one canvas once ``B·C >= 64``, which is a 
 
 from __future__ import annotations
 
-from typing import Any
-
 from keras import ops
 
+from ..types import Tensor
 from ._checks import check_dim, check_rank, real_float
 from .complex import complex_from_parts, split_complex
 from .layout import channel_to_flat, flatten_offsets
@@ -29,7 +28,7 @@ from .translation import translate
 NORM_EPSILON = 0.001
 
 
-def _reassemble_real(stacked: Any, offsets_flat: Any, channels: int, padded_size: int):
+def _reassemble_real(stacked: Tensor, offsets_flat: Tensor, channels: int, padded_size: int):
     """``stacked (B*C, N, N, k)`` → ``(B, P, P, k)``: pad, translate by ``-o``, sum each group's patches."""
     shifted = translate(pad_to(stacked, padded_size), -offsets_flat)
     k = int(ops.shape(shifted)[-1])
@@ -37,7 +36,7 @@ def _reassemble_real(stacked: Any, offsets_flat: Any, channels: int, padded_size
     return ops.sum(grouped, axis=1)
 
 
-def reassemble_patches(patches: Any, offsets: Any, padded_size: int):
+def reassemble_patches(patches: Tensor, offsets: Tensor, padded_size: int):
     """Merge each group's patches onto a ``P×P`` canvas with overlap normalisation.
 
     Args:
@@ -70,7 +69,7 @@ def reassemble_patches(patches: Any, offsets: Any, padded_size: int):
     return complex_from_parts(canvas[..., 0:1] / norm, canvas[..., 1:2] / norm)
 
 
-def pad_reconstruction(patches: Any, padded_size: int):
+def pad_reconstruction(patches: Tensor, padded_size: int):
     """``object.big = False`` path: flat patches zero-padded to ``P`` without normalisation.
 
     ``(B, N, N, C)`` → ``(B*C, P, P, 1)`` (one shared object per group when ``C = 1``).

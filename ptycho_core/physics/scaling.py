@@ -10,11 +10,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Tuple
 
 import numpy as np
 from keras import ops
 
+from ..types import ArrayLike, Tensor
 from ._checks import check_finite
 
 
@@ -39,7 +40,7 @@ def _pattern_chunks(d: np.ndarray):
         yield slice(start, min(start + step, d.shape[0]))
 
 
-def normalization_factor(diffraction: Any, size: int) -> np.float32:
+def normalization_factor(diffraction: ArrayLike, size: int) -> np.float32:
     """``f`` with ``mean Σ (f·D)² = (N/2)²``; sums in float64 over axes 1, 2, mean over the rest.
 
     Reads ``diffraction`` in chunks (float64 temporaries of at most 32 MiB), so a large stack costs no copy.
@@ -73,7 +74,7 @@ def factor_for_energy(total: float, n_patterns: int, size: int) -> np.float32:
     return np.float32(np.sqrt(((size / 2) ** 2) / energy))
 
 
-def normalize_diffraction(diffraction: Any, size: int) -> Tuple[np.ndarray, np.float32]:
+def normalize_diffraction(diffraction: ArrayLike, size: int) -> Tuple[np.ndarray, np.float32]:
     """Scale amplitudes to mean pattern energy ``(N/2)²``; returns ``(float32 data, factor)``.
 
     The result is ``factor · float32(D)`` in float32, a new array of ``D``'s shape and memory layout (as
@@ -87,7 +88,7 @@ def normalize_diffraction(diffraction: Any, size: int) -> Tuple[np.ndarray, np.f
     return out, factor
 
 
-def count_photons(amplitude: Any):
+def count_photons(amplitude: Tensor):
     """``Σ_xy |a|²`` per pattern and channel: ``(n, H, W, ch)`` → ``(n, ch)``."""
     a = ops.convert_to_tensor(amplitude)
     if "complex" in str(a.dtype):
@@ -95,6 +96,6 @@ def count_photons(amplitude: Any):
     return ops.sum(a * a, axis=(1, 2))
 
 
-def simulation_scale(amplitude: Any, nphotons: float):
+def simulation_scale(amplitude: Tensor, nphotons: float):
     """``s_sim = sqrt(nphotons / mean(count_photons(a)))`` (scalar tensor)."""
     return ops.sqrt(float(nphotons) / ops.mean(count_photons(amplitude)))

@@ -8,11 +8,12 @@ no convolution op (no TF32 or layout surprises on any backend).
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Union
+from typing import Sequence, Union
 
 import numpy as np
 from keras import ops
 
+from ..types import Tensor
 from ._checks import check_rank, is_complex
 from .complex import complex_from_parts
 
@@ -31,7 +32,7 @@ def gaussian_kernel_2d(filter_shape: Sequence[int], sigma: Sequence[float]) -> n
 
 
 def gaussian_filter2d(
-    images: Any, filter_shape: Union[int, Sequence[int]] = 3, sigma: Union[float, Sequence[float]] = 1.0
+    images: Tensor, filter_shape: Union[int, Sequence[int]] = 3, sigma: Union[float, Sequence[float]] = 1.0
 ):
     """Gaussian smoothing of ``(n, H, W, ch)`` images with reflect padding; output has the input's shape.
 
@@ -74,7 +75,7 @@ def gaussian_filter2d(
 
 
 def complex_gaussian_filter2d(
-    images: Any, filter_shape: Union[int, Sequence[int]], sigma: Union[float, Sequence[float]]
+    images: Tensor, filter_shape: Union[int, Sequence[int]], sigma: Union[float, Sequence[float]]
 ):
     """:func:`gaussian_filter2d` on the real and imaginary parts of a complex ``(n, H, W, ch)`` tensor."""
     return gaussian_filter2d(images, filter_shape, sigma)

@@ -20,19 +20,18 @@ canvas, chunk by chunk, so time and memory grow linearly with the number of patc
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from keras import ops
 
 from .._backend import compiled
+from ..types import Tensor
 from ._checks import check_even_positive, check_rank
 from .translation import sample_bilinear
 
 STITCH_EPSILON = 1e-9
 
 
-def _offsets_xy(global_offsets: Any, n: int) -> np.ndarray:
+def _offsets_xy(global_offsets: Tensor, n: int) -> np.ndarray:
     g = np.asarray(
         ops.convert_to_numpy(global_offsets) if not isinstance(global_offsets, np.ndarray) else global_offsets
     )
@@ -58,7 +57,7 @@ def center_of_mass(g: np.ndarray) -> np.ndarray:
     return (np.cumsum(g, axis=0, dtype=np.float32)[-1] / np.float32(len(g))).astype(np.float32)
 
 
-def stitch_canvas_size(global_offsets: Any, window: int) -> int:
+def stitch_canvas_size(global_offsets: Tensor, window: int) -> int:
     """Canvas size ``Pc = M + 2·pad`` that :func:`reassemble_position` returns for these offsets."""
     g = _offsets_xy(global_offsets, int(np.size(global_offsets) // 2))
     return window + 2 * _even_pad(g - center_of_mass(g))
@@ -97,7 +96,7 @@ class PositionStitcher:
         chunk_size: patches sampled and scatter-added at once inside :meth:`add` (bounds its temporaries).
     """
 
-    def __init__(self, global_offsets: Any, M: int, N: int, chunk_size: int = 2048) -> None:
+    def __init__(self, global_offsets: Tensor, M: int, N: int, chunk_size: int = 2048) -> None:
         check_even_positive(M, "M", " (the central window kept from each patch)")
         if M > N:
             raise ValueError(f"M must be <= N (the patch size); got M={M} for patches of size {N}")
@@ -119,7 +118,7 @@ class PositionStitcher:
         self._total = None
         self.added = 0
 
-    def add(self, patches: Any) -> None:
+    def add(self, patches: Tensor) -> None:
         """Add the patches of the next ``k`` positions: ``(k, N, N, 1)`` complex (or real), tensor or NumPy."""
         shape = check_rank(patches, 4, "patches", "(n, N, N, 1)")
         k = shape[0]
@@ -175,7 +174,7 @@ def _average(sums: np.ndarray) -> np.ndarray:
     return (sums[..., 0:1] / denominator + 1j * (sums[..., 1:2] / denominator)).astype(np.complex64)
 
 
-def _stitched_sums(patches: Any, global_offsets: Any, M: int, chunk_size: int) -> np.ndarray:
+def _stitched_sums(patches: Tensor, global_offsets: Tensor, M: int, chunk_size: int) -> np.ndarray:
     """Sums of shifted windows: float32 ``(Pc, Pc, 3)`` holding real part, imaginary part, overlap count."""
     shape = check_rank(patches, 4, "patches", "(n, N, N, 1)")
     n, size = shape[0], shape[1]
@@ -206,7 +205,7 @@ def _footprint_sums(real, imag, x0, wx, y0, wy, index, num_segments: int):
     return ops.segment_sum(ops.reshape(values, (-1, 3)), ops.convert_to_tensor(index), num_segments=num_segments)
 
 
-def reassemble_position(patches: Any, global_offsets: Any, M: int = 10, chunk_size: int = 2048) -> np.ndarray:
+def reassemble_position(patches: Tensor, global_offsets: Tensor, M: int = 10, chunk_size: int = 2048) -> np.ndarray:
     """Stitch complex patches into one image by position, averaging overlaps.
 
     Args:
@@ -224,7 +223,7 @@ def reassemble_position(patches: Any, global_offsets: Any, M: int = 10, chunk_si
     return _average(_stitched_sums(patches, global_offsets, M, chunk_size))
 
 
-def shift_and_sum(patches: Any, global_offsets: Any, M: int = 10, chunk_size: int = 2048) -> np.ndarray:
+def shift_and_sum(patches: Tensor, global_offsets: Tensor, M: int = 10, chunk_size: int = 2048) -> np.ndarray:
     """Numerator of :func:`reassemble_position` (sum of shifted windows), complex64 ``(Pc, Pc, 1)``."""
     sums = _stitched_sums(patches, global_offsets, M, chunk_size)
     return (sums[..., 0:1] + 1j * sums[..., 1:2]).astype(np.complex64)

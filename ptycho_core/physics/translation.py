@@ -16,16 +16,17 @@ integer corner choice has zero derivative, which gives the one-sided derivative 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Union
 
 from keras import ops
 
 from .._backend import compiled
+from ..types import Tensor
 from ._checks import check_dim, check_finite, check_rank, is_complex, real_float
 from .complex import complex_from_parts
 
 
-def sample_bilinear(images: Any, x0: Any, wx: Any, y0: Any, wy: Any):
+def sample_bilinear(images: Tensor, x0: Tensor, wx: Tensor, y0: Tensor, wy: Tensor):
     """Bilinear samples of ``images`` on a separable grid of points, zero outside.
 
     Output pixel ``(b, r, q)`` interpolates between input columns ``x0[b, 0, q]`` and ``x0 + 1`` with weight
@@ -79,13 +80,13 @@ def sample_bilinear(images: Any, x0: Any, wx: Any, y0: Any, wy: Any):
     return wa * ia + wb * ib + wc * ic + wd * id_
 
 
-def _broadcast_translations(translations: Any, n: Any):
+def _broadcast_translations(translations: Tensor, n: Union[int, Tensor]):
     m = ops.shape(translations)[0]
     return ops.take(translations, ops.mod(ops.arange(n, dtype="int32"), m), axis=0)
 
 
 @compiled
-def _translate_real(images: Any, translations: Any):
+def _translate_real(images: Tensor, translations: Tensor):
     shape = ops.shape(images)
     n, h, w = shape[0], int(shape[1]), int(shape[2])
     t = _broadcast_translations(translations, n)
@@ -98,7 +99,7 @@ def _translate_real(images: Any, translations: Any):
     return sample_bilinear(images, x0, sx - x0, y0, sy - y0)
 
 
-def translate(images: Any, translations: Any):
+def translate(images: Tensor, translations: Tensor):
     """Shift each image by a sub-pixel translation (bilinear, per-corner zero fill).
 
     Args:

@@ -24,20 +24,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
 from keras import ops
 
 from .. import physics
 from ..atomic import atomic_target
+from ..types import ArrayLike, PathLike
 from .objects import OBJECT_KINDS, default_object_size, make_object
 from .scans import Seed, as_generator, check_patch_size, make_scan
-
-PathLike = Union[str, os.PathLike]
 
 _CHUNK_PIXELS = 1 << 22  # window pixels per backend call (bounds memory; chunks are padded to powers of two)
 
@@ -50,7 +48,7 @@ class OutputExistsError(FileExistsError, ValueError):
 
 
 # ----------------------------------------------------------------------------------------------- checks
-def check_probe(probe: Any) -> np.ndarray:
+def check_probe(probe: ArrayLike) -> np.ndarray:
     """Validate a probe: square ``(N, N)`` or ``(N, N, 1)``, finite, not all zero, N a multiple of 4 (>= 16).
 
     Returns:
@@ -71,7 +69,7 @@ def check_probe(probe: Any) -> np.ndarray:
     return arr.astype(np.complex64)
 
 
-def check_object(obj: Any, N: int) -> np.ndarray:
+def check_object(obj: ArrayLike, N: int) -> np.ndarray:
     """Validate an object: ``(H, W)`` or ``(H, W, 1)``, finite, at least ``N × N``. Returns complex64 ``(H, W)``."""
     arr = np.asarray(obj)
     if arr.ndim == 3 and arr.shape[-1] == 1:
@@ -90,7 +88,7 @@ def check_object(obj: Any, N: int) -> np.ndarray:
 
 
 def check_positions(
-    positions: Any, object_shape: Optional[Tuple[int, int]] = None, N: Optional[int] = None
+    positions: ArrayLike, object_shape: Optional[Tuple[int, int]] = None, N: Optional[int] = None
 ) -> np.ndarray:
     """Validate scan positions ``(n, 2)`` rows ``[x, y]`` (n >= 1, finite); returns float64 ``(n, 2)``.
 
@@ -178,15 +176,15 @@ def _forward(
         # extraction shifts by +o and keeps the centre: o = -frac samples the window at (r + 1 + fy, q + 1 + fx)
         offsets = _pad_rows(-frac[start:stop], padded).astype(np.float32).reshape(padded, 1, 2, 1)
         cut = physics.extract_patches_position(win, offsets, N)
-        if want_patches:
+        if patches is not None:  # want_patches
             patches[start:stop] = ops.convert_to_numpy(cut)[:k, :, :, 0]
-        if probe is not None:
+        if amplitude is not None:  # probe is not None
             amp = physics.diffract(physics.illuminate(cut, probe_t))
             amplitude[start:stop] = ops.convert_to_numpy(amp)[:k, :, :, 0]
     return patches, amplitude
 
 
-def object_patches(obj: Any, positions: Any, N: int) -> np.ndarray:
+def object_patches(obj: ArrayLike, positions: ArrayLike, N: int) -> np.ndarray:
     """The ``N × N`` object patches at the scan positions.
 
     ``patch[k](r, q) = O(r + y_k − N/2, q + x_k − N/2)``: bilinear interpolation between object pixels, zero
@@ -202,10 +200,12 @@ def object_patches(obj: Any, positions: Any, N: int) -> np.ndarray:
     N = check_patch_size(N)
     obj = check_object(obj, N)
     positions = check_positions(positions)
-    return _forward(obj, None, positions, N, want_patches=True)[0]
+    patches = _forward(obj, None, positions, N, want_patches=True)[0]
+    assert patches is not None
+    return patches
 
 
-def diffraction_amplitude(obj: Any, probe: Any, positions: Any) -> np.ndarray:
+def diffraction_amplitude(obj: ArrayLike, probe: ArrayLike, positions: ArrayLike) -> np.ndarray:
     """Noise-free far-field amplitudes at unit dose: ``fftshift(|FFT2(P · patch_k)|) / N``.
 
     Args:
@@ -219,10 +219,12 @@ def diffraction_amplitude(obj: Any, probe: Any, positions: Any) -> np.ndarray:
     N = probe.shape[0]
     obj = check_object(obj, N)
     positions = check_positions(positions, obj.shape, N)
-    return _forward(obj, probe, positions, N, want_patches=False)[1]
+    amplitude = _forward(obj, probe, positions, N, want_patches=False)[1]
+    assert amplitude is not None
+    return amplitude
 
 
-def photon_scale(amplitude: Any, nphotons: float) -> float:
+def photon_scale(amplitude: ArrayLike, nphotons: float) -> float:
     """``s = sqrt(nphotons / mean_k Σ_xy A_k²)``: multiplying amplitudes ``(n, N, N)`` by ``s`` makes the mean
     total intensity per pattern ``nphotons`` (float64 sums)."""
     nphotons = check_nphotons(nphotons)
@@ -233,7 +235,7 @@ def photon_scale(amplitude: Any, nphotons: float) -> float:
 
 
 def _simulate(
-    obj: Any, probe: Any, positions: Any, nphotons: float, seed: Optional[Seed], poisson: bool
+    obj: ArrayLike, probe: ArrayLike, positions: ArrayLike, nphotons: float, seed: Optional[Seed], poisson: bool
 ) -> Tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
     probe = check_probe(probe)
     N = probe.shape[0]
@@ -242,8 +244,10 @@ def _simulate(
     nphotons = check_nphotons(nphotons)
     gen = as_generator(seed, "seed") if poisson else None
     amplitude = _forward(obj, probe, positions, N, want_patches=False)[1]
+    assert amplitude is not None
     scale = photon_scale(amplitude, nphotons)
     if poisson:
+        assert gen is not None
         counts = gen.poisson(np.square(scale * amplitude.astype(np.float64)))
         observed = np.sqrt(counts).astype(np.float32)
     else:
@@ -252,7 +256,7 @@ def _simulate(
 
 
 def simulate(
-    obj: Any, probe: Any, positions: Any, nphotons: float, seed: Optional[Seed], poisson: bool = True
+    obj: ArrayLike, probe: ArrayLike, positions: ArrayLike, nphotons: float, seed: Optional[Seed], poisson: bool = True
 ) -> np.ndarray:
     """Simulated diffraction AMPLITUDES of a ptychographic scan (see the module docstring for the model).
 
@@ -281,12 +285,12 @@ def simulate(
 # ----------------------------------------------------------------------------------------------- NPZ
 def save_npz(
     path: PathLike,
-    diffraction: Any,
-    positions: Any,
-    probe: Any,
-    obj: Any,
+    diffraction: ArrayLike,
+    positions: ArrayLike,
+    probe: ArrayLike,
+    obj: ArrayLike,
     *,
-    scan_index: Any = None,
+    scan_index: Optional[ArrayLike] = None,
     metadata: Optional[Mapping[str, Any]] = None,
     overwrite: bool = False,
 ) -> Path:
@@ -333,7 +337,8 @@ def save_npz(
         if index.shape != (n,) or index.dtype.kind not in "iu":
             raise ValueError(f"scan_index must be an integer array of shape ({n},); got {index.dtype} {index.shape}")
         index = index.astype(np.int64)
-    arrays: Dict[str, np.ndarray] = {
+    # Any, not np.ndarray: mypy checks each value of np.savez(**arrays) against its allow_pickle: bool too
+    arrays: Dict[str, Any] = {
         "diff3d": diff.astype(np.float32),
         "xcoords": positions[:, 0].copy(),
         "ycoords": positions[:, 1].copy(),
@@ -407,9 +412,9 @@ class SimulatedDataset:
 
 
 def simulate_dataset(
-    obj: Any,
-    probe: Any,
-    positions: Any,
+    obj: ArrayLike,
+    probe: ArrayLike,
+    positions: ArrayLike,
     nphotons: float,
     seed: Optional[Seed],
     poisson: bool = True,

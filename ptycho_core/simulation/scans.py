@@ -77,7 +77,7 @@ def _object_shape(object_shape: Sequence[int]) -> Tuple[int, int]:
         raise ValueError(f"object_shape must be (H, W) in pixels; got {object_shape!r}") from None
     if len(shape) != 2 or min(shape) <= 0:
         raise ValueError(f"object_shape must be (H, W) with positive sizes; got {object_shape!r}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def scan_margin(N: int) -> float:
@@ -172,6 +172,7 @@ def raster_scan(
         xs = x_min + (width - (nx - 1) * step) / 2 + step * np.arange(nx)
         ys = y_min + (height - (ny - 1) * step) / 2 + step * np.arange(ny)
     else:
+        assert n_positions is not None  # exactly one of step / n_positions, checked above
         n = _check_count(n_positions)
         if width == 0 and height == 0:
             nx = ny = 1
