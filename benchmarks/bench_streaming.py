@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python -m benchmarks.bench_streaming                         # 10,000 and 100,000 patterns, N=64, jax
-    python -m benchmarks.bench_streaming --quick                 # 256 and 768 patterns (CI smoke run)
+    python -m benchmarks.bench_streaming --quick                 # 64 and 192 patterns (CI smoke run)
     python -m benchmarks.bench_streaming --patterns 10000,30000 --backends torch,jax --n-filters-scale 2
 
 What runs is :func:`ptycho_core.streaming.reconstruct_streaming` with an untrained (seeded) gridsize-1 model,
@@ -54,7 +54,7 @@ N = 64
 M = 20
 SCAN_EXTENT_PX = 256.0
 FULL_PATTERNS = (10_000, 100_000)
-QUICK_PATTERNS = (256, 768)
+QUICK_PATTERNS = (64, 192)  # 1 and 3 chunks of 1 MiB: every code path, in seconds
 NPHOTONS = 1e9
 #: The target: rise(largest) <= rise(smallest) * (1 + RISE_TOLERANCE) + RISE_SLACK_CHUNKS * chunk MiB (the
 #: allocators' high-water mark drifts by up to about a chunk over many chunks; the data grows by 1.4 GB).
@@ -173,7 +173,7 @@ def target_line(results: Sequence[Dict[str, Any]], backend: str) -> Optional[str
 def run_parent(args: argparse.Namespace) -> int:
     backends = selected_backends(args)
     counts = args.patterns or (QUICK_PATTERNS if args.quick else FULL_PATTERNS)
-    chunk_mb = args.chunk_mb if args.chunk_mb is not None else (2 if args.quick else 64)
+    chunk_mb = args.chunk_mb if args.chunk_mb is not None else (1 if args.quick else 64)
     load_before = load_average()
     results: List[Dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-streaming-", dir=args.data_dir) as tmp:
@@ -244,13 +244,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--patterns",
         type=lambda s: tuple(int(v) for v in s.split(",")),
         default=None,
-        help="comma-separated pattern counts (default 10000,100000; --quick 256,768)",
+        help="comma-separated pattern counts (default 10000,100000; --quick 64,192)",
     )
     parser.add_argument("--n-filters-scale", type=int, default=1, help="network width (default 1)")
     parser.add_argument(
         "--batch-size", type=int, default=64, help="prediction batch (default 64, as `ptychopinn reconstruct`)"
     )
-    parser.add_argument("--chunk-mb", type=int, default=None, help="MiB of patterns per chunk (default 64; quick 2)")
+    parser.add_argument("--chunk-mb", type=int, default=None, help="MiB of patterns per chunk (default 64; quick 1)")
     parser.add_argument("--data-dir", default=None, help="where the pattern files are written (default: temp)")
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -42,7 +42,7 @@ from ptychodus.model.ptychopinn._payload import MODEL_FILE_NAME, ReconstructPayl
 from ptychodus.model.ptychopinn._subprocess import run_train
 from ptychodus_product import N, Scene, amplitude_correlation, make_scene, pinn_library
 
-pytestmark = pytest.mark.usefixtures("watchdog")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("watchdog")]
 
 N_POSITIONS = 300  # raster 17 x 18 = 306 points on a 224 px object
 EPOCHS = 2

@@ -32,7 +32,7 @@ from ptychodus.api.reconstruct import PositionIndexFilter
 from ptychodus_git_reconstructor import GitPtychoPINNReconstructor, ModelSettings, TrainingSettings
 from ptychodus_product import Scene, amplitude_correlation, make_scene
 
-pytestmark = pytest.mark.usefixtures("watchdog")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("watchdog")]
 
 HERE = Path(__file__).resolve().parent
 N_POSITIONS = 300

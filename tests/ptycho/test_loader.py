@@ -55,6 +55,7 @@ def grouped_raw(n_side=6, N=16, with_object=True):
     return RawData.from_coords_without_pc(x, y, diff, np.ones((N, N), np.complex64), np.zeros(len(x), int), obj)
 
 
+@pytest.mark.slow
 def test_import_binds_probe_and_tf_helper_on_package():
     code = "import ptycho.loader, ptycho; assert ptycho.probe.set_probe_guess and ptycho.tf_helper.reassemble_position"
     env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "tensorflow"))

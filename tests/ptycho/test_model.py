@@ -24,6 +24,7 @@ def clean_cache():
     model._lazy_cache.update(saved)
 
 
+@pytest.mark.slow
 def test_import_builds_nothing_and_params_alias_is_back():
     code = (
         "import ptycho.model as m, ptycho.params as p; "

@@ -19,6 +19,7 @@ def _clean(clean_models):
     yield
 
 
+@pytest.mark.slow
 def test_save_then_load_in_a_fresh_process(tmp_path):
     params.cfg.update(
         {

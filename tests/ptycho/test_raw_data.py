@@ -63,6 +63,7 @@ def test_constants_and_names():
         assert callable(getattr(raw_data, name))
 
 
+@pytest.mark.slow
 def test_import_binds_probe_and_tf_helper_on_package():
     code = (
         "import ptycho.raw_data, ptycho, sys; "

@@ -400,6 +400,7 @@ class _Zygote:
         self.proc.wait()
 
 
+@pytest.mark.slow
 def test_a_killed_save_leaves_the_old_or_the_complete_new_archive(saved, tmp_path):
     target = tmp_path / "out" / "wts.h5.zip"
     target.parent.mkdir()

@@ -27,6 +27,7 @@ EPOCHS = 2
 RTOL = 1e-4
 
 
+@pytest.mark.slow
 def test_two_devices_give_single_device_losses_from_a_spawned_child():
     backend = keras.backend.backend()
     env = dict(

@@ -1,4 +1,10 @@
-"""The ``ptychopinn`` command, driven through subprocesses under the backend of this test run."""
+"""The ``ptychopinn`` command under the backend of this test run.
+
+Runs that do the work (simulate, train, reconstruct) go through ``python -m ptychopinn`` in a subprocess, as a
+user runs them. Input mistakes, which are refused before any work, go through :func:`ptychopinn.cli.main` in this
+process (:func:`cli_here`): the same code path, the same exit code and error line, without paying a new
+interpreter and backend import for each refusal.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,19 @@ BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 def cli(*args: str, backend: str = BACKEND) -> subprocess.CompletedProcess:
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run([sys.executable, "-m", "ptychopinn", *args], capture_output=True, text=True, env=env)
+
+
+def cli_here(capsys: pytest.CaptureFixture, *args: str) -> subprocess.CompletedProcess:
+    """``ptychopinn ARGS`` in this process; an exception that escapes ``main`` (a traceback) fails the test."""
+    from ptychopinn.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["ptychopinn", *args], code, out, err)
 
 
 def assert_user_error(proc: subprocess.CompletedProcess, *words: str) -> None:
@@ -44,17 +63,19 @@ def small_scan(tmp_path_factory) -> Path:
     return path
 
 
-def test_simulate_writes_a_rawdata_file_and_refuses_to_overwrite(small_scan, tmp_path):
+@pytest.mark.slow
+def test_simulate_writes_a_rawdata_file_and_refuses_to_overwrite(small_scan, tmp_path, capsys):
     from ptycho.raw_data import RawData
 
     raw = RawData.from_file(str(small_scan))
     assert raw.diff3d.shape[1:] == (64, 64) and len(raw.xcoords) >= 40
-    again = cli("simulate", "--out", str(small_scan), "--n-positions", "40")
+    again = cli_here(capsys, "simulate", "--out", str(small_scan), "--n-positions", "40")
     assert_user_error(again, "already exists", "--overwrite")
     assert RawData.from_file(str(small_scan)).diff3d.shape == raw.diff3d.shape  # untouched
 
 
-def test_train_then_reconstruct(small_scan, tmp_path):
+@pytest.mark.slow
+def test_train_then_reconstruct(small_scan, tmp_path, capsys):
     model_dir, recon = tmp_path / "model", tmp_path / "recon"
     proc = cli("train", str(small_scan), "--out", str(model_dir), "--epochs", "1", "--batch-size", "8")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -72,12 +93,13 @@ def test_train_then_reconstruct(small_scan, tmp_path):
     assert len(_png(recon / "reconstructed_phase.png")) == 3
     metrics = json.loads((recon / "metrics.json").read_text())
     assert metrics["object_shape"] == list(obj.shape) and -1 <= metrics["amplitude_correlation"] <= 1
-    again = cli("reconstruct", str(model_dir), str(small_scan), "--out", str(recon))
+    again = cli_here(capsys, "reconstruct", str(model_dir), str(small_scan), "--out", str(recon))
     assert_user_error(again, "already exists")
-    again = cli("train", str(small_scan), "--out", str(model_dir), "--epochs", "1")
+    again = cli_here(capsys, "train", str(small_scan), "--out", str(model_dir), "--epochs", "1")
     assert_user_error(again, "wts.h5.zip", "--overwrite")
 
 
+@pytest.mark.slow
 def test_train_on_two_devices_writes_a_bundle_that_reconstructs(small_scan, tmp_path):
     """``--devices 2``: data-parallel training (2 virtual CPU devices here), then an ordinary reconstruction."""
     model_dir = tmp_path / "model"
@@ -98,6 +120,7 @@ def test_train_on_two_devices_writes_a_bundle_that_reconstructs(small_scan, tmp_
     assert_user_error(bad, "batch_size 5 does not split over 2 devices")
 
 
+@pytest.mark.slow
 def test_streamed_reconstruction_equals_the_in_memory_one_and_names_bad_data(small_scan, tmp_path):
     """``--stream on`` (1 MiB chunks: several per scan) on a gridsize-2 model, from a stored and a compressed NPZ."""
     model_dir = tmp_path / "model"
@@ -163,20 +186,26 @@ def test_streamed_reconstruction_equals_the_in_memory_one_and_names_bad_data(sma
     )
 
 
-def test_bad_input_gives_one_line_and_exit_2(tmp_path):
-    assert_user_error(cli("train", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "m")), "not found")
-    np.savez(tmp_path / "wrong.npz", foo=np.zeros(3))
-    assert_user_error(cli("train", str(tmp_path / "wrong.npz"), "--out", str(tmp_path / "m")), "diff3d", "xcoords")
-    assert_user_error(cli("info", "--backend", "mxnet"), "unknown backend", "torch")
-    (tmp_path / "afile").write_text("x")
-    assert_user_error(cli("simulate", "--out", str(tmp_path / "afile" / "data.npz")), "not a folder")
+def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys):
     assert_user_error(
-        cli("reconstruct", str(tmp_path), str(tmp_path / "wrong.npz"), "--out", str(tmp_path / "r")), "wts.h5.zip"
+        cli_here(capsys, "train", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "m")), "not found"
     )
-    bad = cli("simulate", "--out", str(tmp_path / "x.npz"), "--N", "30")
+    np.savez(tmp_path / "wrong.npz", foo=np.zeros(3))
+    assert_user_error(
+        cli_here(capsys, "train", str(tmp_path / "wrong.npz"), "--out", str(tmp_path / "m")), "diff3d", "xcoords"
+    )
+    assert_user_error(cli_here(capsys, "info", "--backend", "mxnet"), "unknown backend", "torch")
+    (tmp_path / "afile").write_text("x")
+    assert_user_error(cli_here(capsys, "simulate", "--out", str(tmp_path / "afile" / "data.npz")), "not a folder")
+    assert_user_error(
+        cli_here(capsys, "reconstruct", str(tmp_path), str(tmp_path / "wrong.npz"), "--out", str(tmp_path / "r")),
+        "wts.h5.zip",
+    )
+    bad = cli_here(capsys, "simulate", "--out", str(tmp_path / "x.npz"), "--N", "30")
     assert_user_error(bad, "multiple of 4")
 
 
+@pytest.mark.slow
 def test_info_names_the_backend():
     proc = cli("info")
     assert proc.returncode == 0, proc.stderr[-2000:]

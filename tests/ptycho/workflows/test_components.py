@@ -164,6 +164,7 @@ def test_save_outputs_writes_images_and_keeps_old_files(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "reconstructed_amplitude.npy"), 2 * amplitude[..., 0])
 
 
+@pytest.mark.slow
 def test_importing_components_binds_probe_and_tf_helper():
     code = (
         "import ptycho, ptycho.workflows.components\n"
@@ -175,6 +176,7 @@ def test_importing_components_binds_probe_and_tf_helper():
 
 
 # ------------------------------------------------------------------------------------- train → save → load → infer
+@pytest.mark.slow
 @pytest.mark.parametrize("gridsize", [1, 2])
 def test_train_save_load_infer(tmp_path, gridsize, caplog):
     raw, test_raw = _raw(10, seed=0), _raw(8, seed=1)
