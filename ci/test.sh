@@ -1,28 +1,64 @@
 #!/usr/bin/env bash
-# Run the suite once per backend (KERAS_BACKEND=torch, tensorflow, jax), then the cross-backend comparison
-# (which spawns one process per backend itself). Every run executes even if an earlier one fails; the script
-# exits non-zero if any failed. Extra arguments go to every pytest call.
+# The test suite: ci/test.sh [--fast] [pytest args...]
+#
+# Full run (CI): five passes, two at a time (PTYCHO_TEST_JOBS, default 2 = the cores of the CI machine),
+# longest first: the cross-backend/once pass, then jax, tensorflow, torch, and the host-only pass. Every test
+# that uses a backend runs under each of the three; backend-independent tests run once. JAX's persistent
+# compilation cache is shared by every pass and subprocess of the run (a fresh folder per run, unless
+# JAX_COMPILATION_CACHE_DIR is set). Ends with per-pass times and one line `total: N passed, N failed, ...`.
+#
+# --fast: the development loop, a few minutes: the host-only pass and the backend tests not marked slow,
+# under KERAS_BACKEND (default torch).
+#
+# Extra arguments go to every pytest call. Exits non-zero if any pass failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
+fast=0
+if [ "${1:-}" = "--fast" ]; then
+    fast=1
+    shift
+fi
 reports=$(mktemp -d)
+export TF_CPP_MIN_LOG_LEVEL=2
+export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$reports/jax-compilation-cache}"
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
+start=$(date +%s)
 status=0
-for backend in torch tensorflow jax; do
-    echo "=== pytest, KERAS_BACKEND=$backend"
-    KERAS_BACKEND=$backend TF_CPP_MIN_LOG_LEVEL=2 "$py" -m pytest -m "not cross_backend and not once" -q -p no:cacheprovider \
-        --junitxml="$reports/$backend.xml" "$@" || status=1
-done
-echo "=== pytest, cross-backend comparison"
-TF_CPP_MIN_LOG_LEVEL=2 "$py" -m pytest -m "cross_backend or once" -q -s -p no:cacheprovider \
-    --junitxml="$reports/cross.xml" "$@" || status=1
-"$py" - "$reports" <<'PY'
+if [ $fast = 1 ]; then
+    backend="${KERAS_BACKEND:-torch}"
+    bash ci/phase.sh host "$reports" "$@" || status=1
+    bash ci/phase.sh "$backend" "$reports" -m "not host and not slow and not cross_backend and not once" "$@" \
+        || status=1
+else
+    printf '%s\n' cross jax tensorflow torch host \
+        | xargs -P "${PTYCHO_TEST_JOBS:-2}" -I{} bash ci/phase.sh {} "$reports" "$@" || status=1
+fi
+"$py" - "$reports" $(($(date +%s) - start)) <<'PY'
 import pathlib, sys, xml.etree.ElementTree as ET
-tests = failed = skipped = 0
-for f in sorted(pathlib.Path(sys.argv[1]).glob("*.xml")):
-    for suite in ET.parse(f).getroot().iter("testsuite"):
-        tests += int(suite.get("tests", 0))
-        failed += int(suite.get("failures", 0)) + int(suite.get("errors", 0))
-        skipped += int(suite.get("skipped", 0))
-print(f"all backends: {tests - failed - skipped} passed, {failed} failed, {skipped} skipped")
+
+reports, wall = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+total = {"passed": 0, "failed": 0, "skipped": 0}
+print(f"\n{'pass':12s} {'seconds':>8s} {'passed':>7s} {'failed':>7s} {'skipped':>8s}")
+for rc_file in sorted(reports.glob("*.rc"), key=lambda p: p.stat().st_mtime):
+    name, xml = rc_file.stem, reports / f"{rc_file.stem}.xml"
+    tests = failed = skipped = 0
+    if xml.is_file():
+        for suite in ET.parse(xml).getroot().iter("testsuite"):
+            tests += int(suite.get("tests", 0))
+            failed += int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+            skipped += int(suite.get("skipped", 0))
+    passed = tests - failed - skipped
+    if rc_file.read_text().strip() != "0" and failed == 0:
+        failed = 1  # the pass itself failed (no report, collection error, or pytest exited early)
+        print(f"pass {name} exited with {rc_file.read_text().strip()} without a failed test: counted as 1 failure")
+    seconds = (reports / f"{name}.seconds").read_text().strip()
+    print(f"{name:12s} {seconds:>8s} {passed:7d} {failed:7d} {skipped:8d}")
+    total["passed"] += passed
+    total["failed"] += failed
+    total["skipped"] += skipped
+print(f"wall time {wall} s")
+print(f"total: {total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped")
 PY
+rm -rf "$reports"
 exit $status
