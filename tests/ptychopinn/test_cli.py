@@ -121,7 +121,7 @@ def test_train_on_two_devices_writes_a_bundle_that_reconstructs(small_scan, tmp_
 
 
 @pytest.mark.slow
-def test_streamed_reconstruction_equals_the_in_memory_one_and_names_bad_data(small_scan, tmp_path):
+def test_streamed_reconstruction_equals_the_in_memory_one_and_names_bad_data(small_scan, tmp_path, capsys):
     """``--stream on`` (1 MiB chunks: several per scan) on a gridsize-2 model, from a stored and a compressed NPZ."""
     model_dir = tmp_path / "model"
     proc = cli(
@@ -171,15 +171,31 @@ def test_streamed_reconstruction_equals_the_in_memory_one_and_names_bad_data(sma
     scan["diff3d"][3, 10, 10] = np.nan
     np.savez(tmp_path / "nan.npz", **scan)
     assert_user_error(
-        cli("reconstruct", str(model_dir), str(tmp_path / "nan.npz"), "--out", str(tmp_path / "n"), "--stream", "on"),
+        cli_here(
+            capsys,
+            "reconstruct",
+            str(model_dir),
+            str(tmp_path / "nan.npz"),
+            "--out",
+            str(tmp_path / "n"),
+            "--stream",
+            "on",
+        ),
         "pattern 3",
         "NaN",
     )
     del scan["diff3d"]
     np.savez(tmp_path / "nodiff.npz", **scan)
     assert_user_error(
-        cli(
-            "reconstruct", str(model_dir), str(tmp_path / "nodiff.npz"), "--out", str(tmp_path / "d"), "--stream", "on"
+        cli_here(
+            capsys,
+            "reconstruct",
+            str(model_dir),
+            str(tmp_path / "nodiff.npz"),
+            "--out",
+            str(tmp_path / "d"),
+            "--stream",
+            "on",
         ),
         "missing required key",
         "diff3d",
@@ -230,7 +246,7 @@ def test_compare_backends_agrees_and_catches_a_perturbed_backend(tmp_path):
     table = json.loads((tmp_path / "t.json").read_text())
     assert table["backends"] == ["torch", "tensorflow", "jax"] and len(table["pairs"]) == 3
     assert table["agree"] and table["worst"] <= 1e-4 and "backends agree" in ok.stdout
-    bad = cli("compare-backends", "--n-patterns", "8", "--perturb-backend", "jax")
+    bad = cli("compare-backends", "--backends", "torch,jax", "--n-patterns", "8", "--perturb-backend", "jax")
     assert bad.returncode == 1, bad.stdout + bad.stderr[-3000:]
     assert "DISAGREE" in bad.stdout
     assert_user_error(cli("compare-backends", "--backends", "torch,mxnet"), "unknown backend")
