@@ -151,7 +151,21 @@ def compile_autoencoder(
         loss_weights=[spec.realspace_weight, spec.mae_weight, spec.nll_weight],
         jit_compile=jit_compile,
     )
+    if jit_compile == "auto":
+        _keep_auto_jit_compile(autoencoder)
     return autoencoder
+
+
+def _keep_auto_jit_compile(model: keras.Model) -> None:
+    """Save ``jit_compile="auto"`` in the model's compile configuration, not what it resolved to here.
+
+    Keras records the resolved value (True on JAX), so a ``.keras`` file written under JAX would make torch
+    compile every step with ``torch.compile`` on load (a minute and more per function on a CPU) and TensorFlow
+    use XLA. Keeping ``"auto"`` lets each backend choose its own default when it loads the file.
+    """
+    config = getattr(model, "_compile_config", None)
+    if config is not None and isinstance(getattr(config, "config", None), dict):
+        config.config["jit_compile"] = "auto"
 
 
 def create_compiled_models(

@@ -138,3 +138,24 @@ def test_init_seed_gives_numpy_glorot_kernels_on_every_backend():
     assert not np.array_equal(
         keras.ops.convert_to_numpy(again.get_layer(convs[0].name).kernel), keras.ops.convert_to_numpy(convs[0].kernel)
     )
+
+
+def test_a_saved_model_lets_the_loading_backend_choose_its_compiler(tmp_path):
+    """``jit_compile="auto"`` is saved as ``"auto"``: a file written under JAX (which resolves it to XLA) must not
+    make torch use ``torch.compile`` when it loads the file, nor TensorFlow XLA on a CPU."""
+    import json
+    import zipfile
+
+    autoencoder, _ = create_compiled_models(ModelSpec(gridsize=1, n_filters_scale=1))
+    assert autoencoder.jit_compile == autoencoder._resolve_auto_jit_compile()  # resolved as before, here
+    autoencoder.save(tmp_path / "autoencoder.keras")
+    with zipfile.ZipFile(tmp_path / "autoencoder.keras") as archive:
+        saved = json.loads(archive.read("config.json"))["compile_config"]
+    assert saved["jit_compile"] == "auto"
+    reloaded = keras.saving.load_model(tmp_path / "autoencoder.keras")
+    assert reloaded.jit_compile == reloaded._resolve_auto_jit_compile()
+    assert reloaded.jit_compile == (keras.backend.backend() == "jax")
+    explicit, _ = create_compiled_models(ModelSpec(gridsize=1, n_filters_scale=1), jit_compile=False)
+    explicit.save(tmp_path / "eager.keras")
+    with zipfile.ZipFile(tmp_path / "eager.keras") as archive:
+        assert json.loads(archive.read("config.json"))["compile_config"]["jit_compile"] is False
