@@ -9,7 +9,10 @@ repo=$PWD
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python="${PYTHON:-python3}"
-"$python" -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$work/dist" . >/dev/null
+# Build from a copy of the files git tracks or would track (a stale build/ folder here cannot leak into the wheel).
+mkdir "$work/src"
+git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C "$work/src"
+"$python" -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$work/dist" "$work/src" >/dev/null
 wheel=$(ls "$work"/dist/ptychopinn-*.whl)
 echo "built $(basename "$wheel")"
 "$python" -m venv "$work/venv"
@@ -18,8 +21,8 @@ cd "$work"  # nothing below may see the source tree
 KERAS_BACKEND=jax "$work/venv/bin/ptychopinn" info
 KERAS_BACKEND=jax "$work/venv/bin/python" - "$repo" <<'PY'
 import pathlib, sys
+import importlib
 import ptycho, ptycho_core, ptychopinn
-import ptycho.config.config, ptycho_core.physics, ptycho_core.layers, ptycho_core.simulation
 
 repo = pathlib.Path(sys.argv[1])
 sources = {"ptycho_core": repo / "ptycho_core", "ptycho": repo / "compat" / "ptycho", "ptychopinn": repo / "ptychopinn"}
@@ -33,5 +36,8 @@ for name, src in sources.items():
                 missing.append(f"{name}/{f.relative_to(src)}")
 if missing:
     sys.exit("the wheel lacks: " + ", ".join(sorted(missing)) + " (add them to [tool.setuptools] in pyproject.toml)")
+for module in ("ptycho.config.config", "ptycho.workflows.components", "ptycho_core.physics", "ptycho_core.layers",
+               "ptycho_core.simulation", "ptychopinn.cli"):
+    importlib.import_module(module)
 print(f"wheel install: ptycho_core, ptycho and ptychopinn import from {installed.parent}; no module missing")
 PY

@@ -221,9 +221,8 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys):
     assert_user_error(bad, "multiple of 4")
 
 
-@pytest.mark.slow
-def test_info_names_the_backend():
-    proc = cli("info")
+def test_info_names_the_backend(capsys):
+    proc = cli_here(capsys, "info")
     assert proc.returncode == 0, proc.stderr[-2000:]
     info = json.loads(proc.stdout)
     assert info["backend"] == BACKEND and BACKEND in info["installed_backends"] and info["devices"]
