@@ -8,8 +8,8 @@
 # compilation cache is shared by every pass and subprocess of the run (a fresh folder per run, unless
 # JAX_COMPILATION_CACHE_DIR is set). Ends with per-pass times and one line `total: N passed, N failed, ...`.
 #
-# --fast: the development loop, a few minutes: the host-only pass and the backend tests not marked slow,
-# under KERAS_BACKEND (default torch).
+# --fast: the development loop, about a minute: the host-only pass and the backend tests not marked slow,
+# under KERAS_BACKEND (default torch; jax reuses the compilation cache of earlier runs).
 #
 # Extra arguments go to every pytest call. Exits non-zero if any pass failed.
 set -uo pipefail
@@ -22,16 +22,18 @@ if [ "${1:-}" = "--fast" ]; then
 fi
 reports=$(mktemp -d)
 export TF_CPP_MIN_LOG_LEVEL=2
-export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$reports/jax-compilation-cache}"
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
 start=$(date +%s)
 status=0
 if [ $fast = 1 ]; then
+    # the developer's own JAX cache (tests/conftest.py: ~/.cache/ptychopinn-tests), warm from the last run
     backend="${KERAS_BACKEND:-torch}"
     bash ci/phase.sh host "$reports" "$@" || status=1
     bash ci/phase.sh "$backend" "$reports" -m "not host and not slow and not cross_backend and not once" "$@" \
         || status=1
 else
+    # a cache of this run only, so the figures of a full run never depend on an earlier one
+    export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$reports/jax-compilation-cache}"
     jobs="${PTYCHO_TEST_JOBS:-2}"
     if [ "$jobs" -gt 1 ]; then
         # One compute thread per process: two passes side by side then use the two cores without
