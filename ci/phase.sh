@@ -10,6 +10,13 @@ cd "$(dirname "$0")/.."
 pass=$1 reports=$2
 shift 2
 py=.venv/bin/python
+case "$pass" in
+    host | torch | tensorflow | jax | cross) ;;
+    *)
+        echo "ci/phase.sh: unknown pass '$pass' (host, torch, tensorflow, jax or cross)" >&2
+        exit 2
+        ;;
+esac
 common=(-q -p no:cacheprovider --durations=8 --junitxml="$reports/$pass.xml")
 start=$(date +%s)
 case "$pass" in
@@ -17,7 +24,6 @@ case "$pass" in
     torch | tensorflow | jax)
         KERAS_BACKEND=$pass "$py" -m pytest -m "not host and not cross_backend and not once" "${common[@]}" "$@" ;;
     cross) "$py" -m pytest -m "cross_backend or once" -s "${common[@]}" "$@" ;;
-    *) echo "ci/phase.sh: unknown pass $pass" >&2; exit 2 ;;
 esac >"$reports/$pass.log" 2>&1
 rc=$?
 echo $(($(date +%s) - start)) >"$reports/$pass.seconds"

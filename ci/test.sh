@@ -28,6 +28,14 @@ status=0
 if [ $fast = 1 ]; then
     # the developer's own JAX cache (tests/conftest.py: ~/.cache/ptychopinn-tests), warm from the last run
     backend="${KERAS_BACKEND:-torch}"
+    case "$backend" in
+        torch | tensorflow | jax) ;;
+        *)
+            echo "ci/test.sh: KERAS_BACKEND=$backend is not one of torch, tensorflow, jax" >&2
+            rm -rf "$reports"
+            exit 2
+            ;;
+    esac
     bash ci/phase.sh host "$reports" "$@" || status=1
     bash ci/phase.sh "$backend" "$reports" -m "not host and not slow and not cross_backend and not once" "$@" \
         || status=1
