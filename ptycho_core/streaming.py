@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
+from .data.scan import check_diffraction_rows
 from .physics.scaling import factor_for_energy
 from .physics.stitching import PositionStitcher
 from .types import ArrayLike, Tensor
@@ -42,28 +43,6 @@ def _check_groups(groups: ArrayLike, n_patterns: int) -> np.ndarray:
     if g.min() < 0 or g.max() >= n_patterns:
         raise ValueError(f"groups index patterns {g.min()}..{g.max()} but there are {n_patterns} patterns")
     return g
-
-
-def _check_rows(rows: np.ndarray, patterns: np.ndarray) -> None:
-    """Refuse complex, non-finite or negative amplitudes; ``patterns[i]`` is the index of row ``i``."""
-    if np.iscomplexobj(rows):
-        raise ValueError(
-            f"diffraction must be real amplitudes; got {rows.dtype} (pass np.abs of the complex "
-            "field, or the square root of measured counts)"
-        )
-    bad = ~np.isfinite(rows)
-    if bad.any():
-        pattern = int(patterns[np.flatnonzero(bad.reshape(len(rows), -1).any(axis=1))[0]])
-        raise ValueError(
-            f"diffraction pattern {pattern} contains NaN or inf; repair it (e.g. inpaint bad pixels "
-            "or set them to 0) or drop that scan point"
-        )
-    if rows.min(initial=0) < 0:
-        pattern = int(patterns[np.flatnonzero((rows < 0).reshape(len(rows), -1).any(axis=1))[0]])
-        raise ValueError(
-            f"diffraction pattern {pattern} has negative values; diffraction must be amplitudes "
-            "(square roots of non-negative counts)"
-        )
 
 
 def rows_per_chunk(pattern_shape: tuple, channels: int = 1, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
@@ -98,7 +77,7 @@ def grouped_normalization_factor(
             continue
         indices = np.arange(first, last)
         rows = reader.read(indices, out=buffer[: last - first])
-        _check_rows(rows, indices)
+        check_diffraction_rows(rows, indices)
         flat = rows.reshape(len(rows), -1)
         energy = np.einsum("ij,ij->i", flat, flat, dtype=np.float64)  # float64 sums without a float64 copy
         total += float(energy @ counts[first:last])
@@ -170,7 +149,7 @@ def reconstruct_streaming(
         indices = g[first:last].reshape(-1)
         rows = reader.read(indices, out=rows_buffer[: len(indices)])
         if not checked:
-            _check_rows(rows, indices)
+            check_diffraction_rows(rows, indices)
         x = x_buffer[: last - first]
         np.copyto(x, np.transpose(rows.reshape(last - first, C, size, size), (0, 2, 3, 1)), casting="unsafe")
         x *= factor32  # float32(D)·f, then ·s: the in-memory path's two float32 products

@@ -7,8 +7,9 @@ patches or ones, predicted-amplitude target, intensity target in counts).
 * In memory (``n <= streaming_threshold``): ``fit`` with ``validation_split`` (Keras takes the LAST fraction of
   the samples, before shuffling), ``ReduceLROnPlateau(val_loss, 0.5, patience 2, min 1e-4)`` and
   ``EarlyStopping(loss, patience 3)``.
-* Streaming (``n > streaming_threshold``): a :class:`keras.utils.PyDataset` builds each batch's targets on the
-  fly, so memory does not grow with the data; no validation (as in the original), so no plateau schedule.
+* Streaming (``n > streaming_threshold``): :class:`~ptycho_core.data.batches.TrainingBatches` builds each
+  batch's targets on the fly, so memory does not grow with the data; no validation (as in the original), so
+  no plateau schedule.
 
 Any batch size works: reassembly is per sample.
 """
@@ -16,14 +17,14 @@ Any batch size works: reassembly is per sample.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any, Dict, List, Optional, Sequence
 
 import keras
 import numpy as np
-from keras import ops
 
-from .physics.patches import center_channels
+from .data.batches import TrainingBatches, make_targets
+
+__all__ = ["LossLogger", "STREAMING_THRESHOLD", "default_callbacks", "make_targets", "train"]
 
 STREAMING_THRESHOLD = 10_000
 
@@ -51,20 +52,6 @@ class LossLogger(keras.callbacks.Callback):
         logger.info("epoch %d%s: %s", epoch + 1, total, shown)
 
 
-def make_targets(x_scaled: np.ndarray, positions: np.ndarray, y_amplitude: Optional[np.ndarray] = None) -> List:
-    """``[centred Y_I[..., :1], X·s, (X·s)²]`` as float32 NumPy arrays."""
-    x_scaled = np.asarray(x_scaled, np.float32)
-    if y_amplitude is None:
-        y_centered = np.ones(x_scaled.shape[:3] + (1,), np.float32)
-    else:
-        y_centered = np.asarray(
-            ops.convert_to_numpy(
-                center_channels(np.asarray(y_amplitude, np.float32), np.asarray(positions, np.float32))
-            )
-        )[..., :1]
-    return [y_centered, x_scaled, np.square(x_scaled)]
-
-
 def _check_inputs(x_scaled: np.ndarray, positions: np.ndarray) -> None:
     if x_scaled.ndim != 4:
         raise ValueError(f"x_scaled must have shape (n, N, N, C); got {x_scaled.shape}")
@@ -73,41 +60,6 @@ def _check_inputs(x_scaled: np.ndarray, positions: np.ndarray) -> None:
         raise ValueError(f"positions must have shape {expected} (n, 1, 2, C); got {positions.shape}")
     if not np.all(np.isfinite(x_scaled)):
         raise ValueError("x_scaled contains NaN or inf; mask or drop those diffraction patterns before training")
-
-
-class PtychoBatches(keras.utils.PyDataset):
-    """Batches ``((X·s, positions), targets)`` built on the fly; reshuffled every epoch (seeded)."""
-
-    def __init__(
-        self,
-        x_scaled: np.ndarray,
-        positions: np.ndarray,
-        y_amplitude: Optional[np.ndarray],
-        batch_size: int,
-        shuffle: bool = True,
-        seed: int = 0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.x, self.positions, self.y = x_scaled, positions, y_amplitude
-        self.batch_size, self.shuffle = int(batch_size), shuffle
-        self._rng = np.random.default_rng(seed)
-        self._order = np.arange(len(x_scaled))
-        self.on_epoch_end()
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
-
-    def __getitem__(self, index: int):
-        rows = np.sort(self._order[index * self.batch_size : (index + 1) * self.batch_size])
-        x = np.asarray(self.x[rows], np.float32)
-        pos = np.asarray(self.positions[rows], np.float32)
-        y = None if self.y is None else self.y[rows]
-        return (x, pos), tuple(make_targets(x, pos, y))
-
-    def on_epoch_end(self) -> None:
-        if self.shuffle:
-            self._rng.shuffle(self._order)
 
 
 def default_callbacks(
@@ -161,7 +113,7 @@ def train(
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     n = len(x_scaled)
     if n > streaming_threshold:
-        data = PtychoBatches(x_scaled, positions, y_amplitude, batch_size, shuffle=shuffle, seed=seed)
+        data = TrainingBatches(x_scaled, positions, y_amplitude, batch_size, shuffle=shuffle, seed=seed)
         history = autoencoder.fit(
             data, epochs=epochs, verbose=verbose, callbacks=default_callbacks(False, verbose, epochs) + list(callbacks)
         )

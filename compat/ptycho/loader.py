@@ -33,13 +33,12 @@ Deliberate deviations from the original:
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any, Callable, Optional
 
-import keras
 import numpy as np
 
 from ptycho_core import physics as core
+from ptycho_core.data import TrainingBatches
 
 from . import params
 from . import probe as _probe
@@ -249,13 +248,12 @@ class PtychoDataContainer:
         )
 
 
-class ContainerBatches(keras.utils.PyDataset):
-    """The batches of :meth:`PtychoDataContainer.as_dataset` (a ``keras.utils.PyDataset``)."""
+class ContainerBatches(TrainingBatches):
+    """The batches of :meth:`PtychoDataContainer.as_dataset`: the engine's
+    :class:`~ptycho_core.data.TrainingBatches` over the container, scaled by ``cfg['intensity_scale']`` and
+    shuffled with NumPy's global RNG (``np.random.shuffle``, as the original)."""
 
     def __init__(self, container: PtychoDataContainer, batch_size: int, shuffle: bool = True, **kwargs: Any):
-        super().__init__(**kwargs)
-        if int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
         try:
             scale = params.get("intensity_scale")
         except KeyError:
@@ -263,36 +261,16 @@ class ContainerBatches(keras.utils.PyDataset):
                 "cfg['intensity_scale'] is not set: train or load a model first, or params.set('intensity_scale', s)"
             ) from None
         self.container = container
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        self.intensity_scale = np.float32(np.asarray(to_numpy(scale)).reshape(()))
-        self._order = np.arange(len(container))
-        if self.shuffle:
-            np.random.shuffle(self._order)
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.container) / self.batch_size)
-
-    def __getitem__(self, index: int):
-        if not 0 <= index < len(self):
-            raise IndexError(f"batch {index} out of range ({len(self)} batches)")
-        idx = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        c = self.container
-        X = np.asarray(c._X_np[idx], dtype=np.float32)
-        coords = np.asarray(c._coords_nominal_np[idx], dtype=np.float32)
-        Y_I = np.asarray(c._Y_I_np[idx], dtype=np.float32)
-        X_scaled = (self.intensity_scale * X).astype(np.float32, copy=False)
-        centred = to_numpy(hh.center_channels(Y_I, coords))[..., :1].astype(np.float32, copy=False)
-        return (X_scaled, coords), (centred, X_scaled, X_scaled**2)
-
-    def on_epoch_end(self) -> None:
-        if self.shuffle:
-            np.random.shuffle(self._order)
-
-    def take(self, count: int):
-        """The first ``count`` batches (as ``tf.data.Dataset.take``, for scripts written against the original)."""
-        for index in range(min(int(count), len(self))):
-            yield self[index]
+        super().__init__(
+            container._X_np,
+            container._coords_nominal_np,
+            container._Y_I_np,
+            batch_size,
+            scale=float(np.asarray(to_numpy(scale)).reshape(())),
+            shuffle=shuffle,
+            rng=np.random.mtrand._rand,
+            **kwargs,
+        )
 
 
 def split_data(X_full, coords_nominal, coords_true, train_frac, which):

@@ -93,7 +93,7 @@ def test_container_converts_backend_tensors_and_mode_stack_probe(caplog):
     X = ops.convert_to_tensor(rs.rand(4, 8, 8, 1).astype(np.float32))
     coords = ops.convert_to_tensor(np.zeros((4, 1, 2, 1), np.float32))
     stack = np.stack([np.full((8, 8), k + 1, np.complex64) for k in range(3)])
-    with caplog.at_level(logging.WARNING, logger="ptycho.raw_data"):
+    with caplog.at_level(logging.WARNING, logger="ptycho_core.data.scan"):
         c = PtychoDataContainer(
             X, X, X, None, None, coords, coords, None, np.zeros((4, 1, 2, 1)), np.zeros((4, 1, 2, 1)), stack
         )
@@ -208,6 +208,10 @@ def test_batch_dataset_structure_and_count():
     ds = c.as_tf_dataset(batch_size=8, shuffle=False)
     import keras
 
+    from ptycho_core.data import TrainingBatches, make_targets
+
+    # the engine's batches (tested in tests/ptycho_core/data/test_batches.py) over the container's arrays
+    assert isinstance(ds, loader.ContainerBatches) and isinstance(ds, TrainingBatches) and ds.container is c
     assert isinstance(ds, keras.utils.PyDataset) and len(ds) == 3
     batches = list(ds)
     assert len(batches) == 3 and len(batches[-1][0][0]) == 4
@@ -220,6 +224,8 @@ def test_batch_dataset_structure_and_count():
 
     ref = np.asarray(keras.ops.convert_to_numpy(tf_helper.center_channels(c.Y_I[:8], c.coords[:8])))[..., :1]
     np.testing.assert_allclose(y_centred, ref, rtol=1e-6, atol=1e-6)
+    for got, want in zip(batches[0][1], make_targets(x, coords, c.Y_I[:8]), strict=True):
+        np.testing.assert_array_equal(got, want)
     assert len(list(ds.take(1))) == 1
     np.random.seed(0)
     shuffled = c.as_dataset(batch_size=8, shuffle=True)

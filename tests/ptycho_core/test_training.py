@@ -6,9 +6,10 @@ import keras
 import numpy as np
 import pytest
 
+from ptycho_core.data import TrainingBatches, make_targets
 from ptycho_core.factory import create_compiled_models
 from ptycho_core.spec import ModelSpec
-from ptycho_core.training import PtychoBatches, make_targets, train
+from ptycho_core.training import train
 from ptycho_testing import simulate
 
 
@@ -32,7 +33,7 @@ def test_poisson_nll_decreases(data):
 
 
 def test_streaming_batches_build_targets_on_the_fly(data):
-    batches = PtychoBatches(data["x_scaled"], data["positions"], None, batch_size=7, seed=1)
+    batches = TrainingBatches(data["x_scaled"], data["positions"], None, batch_size=7, seed=1)
     assert len(batches) == 4
     (x, pos), targets = batches[3]
     assert x.shape == (4, 64, 64, 1) and pos.shape == (4, 1, 2, 1)

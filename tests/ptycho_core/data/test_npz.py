@@ -1,0 +1,154 @@
+"""ptycho_core.data.npz: the NPZ scan schema (round trip, Ptychodus exports, missing keys, pickled arrays, reading
+without the patterns, streaming the patterns) and write_scan (atomic, existing files refused or backed up).
+Host-only: no Keras backend."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from ptycho_core.data.npz import SCHEMA, SchemaError, open_diffraction, read_scan, write_scan
+from ptycho_core.data.scan import Scan
+
+FIELDS = ("x", "y", "x_start", "y_start", "diffraction", "probe", "object", "scan_index")
+
+
+def grid(n):
+    xx, yy = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float))
+    return xx.ravel(), yy.ravel()
+
+
+def make_scan(n=3, N=8, objectGuess=None, metadata=None):
+    x, y = grid(n)
+    diff = np.random.RandomState(1).rand(len(x), N, N).astype(np.float32)
+    return Scan(
+        diff,
+        x,
+        y,
+        np.ones((N, N), np.complex64),
+        object=objectGuess,
+        x_start=x + 0.5,
+        y_start=y - 0.5,
+        scan_index=np.arange(len(x)),
+        metadata=metadata,
+    )
+
+
+def test_file_round_trip(tmp_path):
+    scan = make_scan(objectGuess=np.ones((16, 16), np.complex64), metadata={"physics_parameters": {"N": 8}})
+    path = write_scan(tmp_path / "scan.npz", scan)
+    assert path == tmp_path / "scan.npz"
+    back = read_scan(path)
+    for name in FIELDS:
+        got, want = getattr(back, name), getattr(scan, name)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    assert back.metadata == {"physics_parameters": {"N": 8}}
+    assert back.validate() is back
+    # the path is used exactly as given (no ".npz" appended)
+    write_scan(tmp_path / "plain", scan)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain", "scan.npz"]
+    np.testing.assert_array_equal(read_scan(tmp_path / "plain").x, scan.x)
+
+
+def test_extra_keys_and_defaults_of_a_ptychodus_export(tmp_path):
+    """Ptychodus 1.7.0 exports: a mode-stack probe and an extra bad_pixels key, no *_start / scan_index."""
+    x, y = grid(3)
+    path = tmp_path / "ptychodus.npz"
+    np.savez(
+        path,
+        xcoords=x,
+        ycoords=y,
+        diff3d=np.ones((9, 8, 8), np.float32),
+        probeGuess=np.ones((2, 8, 8), np.complex64),
+        bad_pixels=np.zeros((8, 8), bool),
+        _metadata=np.array(json.dumps({"physics_parameters": {"N": 8, "nphotons": 1e6}}), dtype=object),
+    )
+    got = read_scan(path)
+    assert got.x_start is got.x and got.y_start is got.y and got.object is None
+    np.testing.assert_array_equal(got.scan_index, np.zeros(9, int))
+    assert got.probe.shape == (8, 8) and got.metadata == {"physics_parameters": {"N": 8, "nphotons": 1e6}}
+    assert got.nphotons == 1e6
+
+
+def test_missing_keys_name_them_and_the_schema(tmp_path):
+    x, y = grid(2)
+    path = tmp_path / "bad.npz"
+    np.savez(path, xcoords=x, ycoords=y, diffraction=np.ones((4, 8, 8)))
+    with pytest.raises(SchemaError) as info:
+        read_scan(path)
+    msg = str(info.value)
+    assert "['diff3d', 'probeGuess']" in msg and "Expected NPZ schema" in msg and "xcoords (M,)" in msg
+    assert "'diffraction'" in msg and "'diff3d'" in msg and SCHEMA in msg
+    assert issubclass(SchemaError, ValueError)
+    with pytest.raises(FileNotFoundError, match="data file not found"):
+        read_scan(tmp_path / "none.npz")
+    (tmp_path / "text.npz").write_text("not a zip")
+    with pytest.raises(SchemaError, match="is not an NPZ file"):
+        read_scan(tmp_path / "text.npz")
+
+
+def test_pickled_none_object_reads_as_absent_and_other_pickles_are_refused(tmp_path):
+    x, y = grid(2)
+    arrays = dict(xcoords=x, ycoords=y, diff3d=np.ones((4, 8, 8)), probeGuess=np.ones((8, 8)), scan_index=np.zeros(4))
+    # files written by the original's to_file hold a pickled None objectGuess
+    np.savez(tmp_path / "b.npz", objectGuess=None, **arrays)
+    assert read_scan(tmp_path / "b.npz").object is None
+    np.savez(tmp_path / "c.npz", objectGuess=np.array([{"a": 1}], dtype=object), **arrays)
+    with pytest.raises(SchemaError, match="'objectGuess' holds a pickled object array"):
+        read_scan(tmp_path / "c.npz")
+    # and a scan without an object is written without the key
+    write_scan(tmp_path / "d.npz", make_scan())
+    with np.load(tmp_path / "d.npz") as data:
+        assert "objectGuess" not in data.files and "_metadata" not in data.files
+    assert read_scan(tmp_path / "d.npz").object is None
+
+
+def test_read_without_diffraction_then_stream_the_patterns(tmp_path):
+    scan = make_scan(objectGuess=np.ones((16, 16), np.complex64))
+    write_scan(tmp_path / "scan.npz", scan)
+    light = read_scan(tmp_path / "scan.npz", load_diffraction=False)
+    assert light.diffraction is None
+    np.testing.assert_array_equal(light.x, scan.x)
+    np.testing.assert_array_equal(light.object, scan.object)
+    with open_diffraction(tmp_path / "scan.npz") as rows:
+        assert len(rows) == 9
+        np.testing.assert_array_equal(rows.read([4, 1]), scan.diffraction[[4, 1]])
+    np.savez(tmp_path / "nodiff.npz", xcoords=scan.x, ycoords=scan.y, probeGuess=scan.probe)
+    with pytest.raises(SchemaError, match=r"missing required key\(s\) \['diff3d'\]"):
+        read_scan(tmp_path / "nodiff.npz", load_diffraction=False)
+
+
+def test_write_scan_refuses_or_backs_up_an_existing_file(tmp_path):
+    first, second = make_scan(n=2), make_scan(n=3)
+    path = tmp_path / "scan.npz"
+    write_scan(path, first)
+    with pytest.raises(FileExistsError):
+        write_scan(path, second)  # existing="refuse" is the default
+    assert len(read_scan(path)) == 4
+    write_scan(path, second, existing="backup")
+    assert len(read_scan(path)) == 9 and len(read_scan(tmp_path / "scan.~1~.npz")) == 4
+    write_scan(path, first, existing="replace")
+    assert len(read_scan(path)) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.npz", "scan.~1~.npz"]
+    with pytest.raises(SchemaError, match="is a directory"):
+        write_scan(tmp_path, first)
+
+
+def test_write_scan_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "scan.npz"
+    write_scan(path, make_scan(n=2))
+    before = path.read_bytes()
+
+    def killed(handle, **arrays):
+        handle.write(b"PK half a file")
+        raise RuntimeError("killed while writing")
+
+    monkeypatch.setattr(np, "savez", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        write_scan(path, make_scan(n=3), existing="replace")
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["scan.npz"]  # no partial or temporary file
+    with pytest.raises(RuntimeError, match="killed"):
+        write_scan(tmp_path / "new.npz", make_scan(n=3))
+    assert os.listdir(tmp_path) == ["scan.npz"]
