@@ -16,7 +16,7 @@ file in the target folder, is fsynced and renamed over the target, so a killed s
 leaves either the previous archive or the complete new one, never a partial file; a killed writer may leave its
 ``.wts.h5.zip.*.tmp`` file behind.
 
-Reading (:func:`read_archive`) trusts nothing in the file: the member checks of :mod:`ptycho_core.legacy` run
+Reading (:func:`read_archive`) trusts nothing in the file: the member checks of :mod:`ptycho_core.safe_zip` run
 first (no path traversal, no zip bombs, bounded reads), then every member is verified against its SHA-256 in
 ``manifest.json`` before any of it is interpreted (``manifest.json`` itself must be byte-identical to what
 :func:`write_archive` writes for its content and agree with ``manifest.dill``), every pickle goes through the
@@ -43,8 +43,9 @@ import numpy as np
 
 from .atomic import atomic_target
 from .factory import compile_autoencoder, relink_loaded
-from .legacy import legacy_models, open_zip, read_manifest, read_member, read_pickles, spec_from_params
+from .legacy import legacy_models, read_manifest, read_pickles, spec_from_params
 from .safe_pickle import ArchiveError, UnsafeArchiveError
+from .safe_zip import open_zip, read_member
 
 __all__ = ["ArchiveError", "FORMAT_VERSION", "UnsafeArchiveError", "read_archive", "write_archive"]
 

@@ -5,9 +5,11 @@ Modules:
         (amplitude dimensionless, phase in radians).
     scans: raster, Fermat-spiral and random scan positions, float64 ``(n, 2)`` rows ``[x, y]`` in object
         pixels, kept ``N/2 + 1`` pixels inside the object.
-    dataset: the forward model (patch → probe → far field → Poisson counts) on ptycho_core's physics,
-        :func:`simulate`, :func:`save_npz` (the NPZ schema of ``RawData.from_file``, written atomically) and
-        :func:`default_dataset` (the CLI's built-in small simulation).
+    forward: the forward model (patch → probe → far field → Poisson counts) on ptycho_core's physics,
+        :func:`simulate`, and the checks of its inputs.
+    dataset: :class:`SimulatedDataset` (:func:`simulate_dataset`), :func:`save_npz` (the NPZ schema of
+        ``RawData.from_file``, written atomically) and :func:`default_dataset` (the CLI's built-in small
+        simulation).
 
 Everything is seeded explicitly (an integer or a ``numpy.random.Generator``); nothing reads or changes
 NumPy's global random state. Objects and scans are pure NumPy (identical on every backend); the noise-free
@@ -15,21 +17,16 @@ diffraction agrees across backends to float32 round-off, while Poisson realisati
 the same backend (see :func:`simulate`) — simulate once and share the NPZ to compare backends.
 """
 
-from .dataset import (
-    NPZ_KEYS,
-    OutputExistsError,
-    SimulatedDataset,
+from .dataset import NPZ_KEYS, OutputExistsError, SimulatedDataset, default_dataset, save_npz, simulate_dataset
+from .forward import (
     check_nphotons,
     check_object,
     check_positions,
     check_probe,
-    default_dataset,
     diffraction_amplitude,
     object_patches,
     photon_scale,
-    save_npz,
     simulate,
-    simulate_dataset,
 )
 from .objects import (
     OBJECT_KINDS,

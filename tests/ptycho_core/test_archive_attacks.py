@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import pytest
 
-from ptycho_core import legacy
+from ptycho_core import safe_zip
 from ptycho_core.archive import ArchiveError, read_archive, write_archive
 from ptycho_core.factory import create_compiled_models, intensity_scale_of
 from ptycho_core.legacy import load_legacy_archive, read_member
@@ -403,21 +403,21 @@ def test_huge_declared_size_is_refused_before_reading(ours, original, tmp_path, 
         with pytest.raises(
             ArchiveError,
             match=rf"member '{name}' declares {three_gib} bytes uncompressed, above the "
-            rf"{legacy.MAX_MEMBER_BYTES}-byte limit",
+            rf"{safe_zip.MAX_MEMBER_BYTES}-byte limit",
         ):
             loader(crafted)
         assert reads == []
 
 
 def test_absurd_compression_ratio_is_refused_before_reading(ours, tmp_path, reads):
-    bomb_size = 2 * legacy.RATIO_MIN_BYTES
+    bomb_size = 2 * safe_zip.RATIO_MIN_BYTES
     bomb = {"autoencoder/padding.bin": bytes(bomb_size)}
     crafted = tmp_path / "wts.h5.zip"
     with zipfile.ZipFile(crafted, "w") as z:
         for name, data in _forge({**ours, **bomb}).items():
             z.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED if name in bomb else zipfile.ZIP_STORED)
     info = zipfile.ZipFile(crafted).getinfo("autoencoder/padding.bin")
-    assert info.file_size / info.compress_size > legacy.MAX_RATIO
+    assert info.file_size / info.compress_size > safe_zip.MAX_RATIO
     reads.clear()
     with pytest.raises(
         ArchiveError,
@@ -438,7 +438,7 @@ def test_absurd_compression_ratio_is_refused_before_reading(ours, tmp_path, read
 
 def test_total_declared_size_is_limited(ours, tmp_path, monkeypatch, reads):
     crafted = _write_zip(tmp_path / "wts.h5.zip", ours)
-    monkeypatch.setattr(legacy, "MAX_TOTAL_BYTES", 3_000_000)  # each member is below it, all together are not
+    monkeypatch.setattr(safe_zip, "MAX_TOTAL_BYTES", 3_000_000)  # each member is below it, all together are not
     reads.clear()
     with pytest.raises(ArchiveError, match=r"members declare \d+ bytes uncompressed in all, above the 3000000-byte"):
         read_archive(crafted)

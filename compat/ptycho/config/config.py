@@ -18,6 +18,9 @@ Public names (same as the original ``ptycho.config.config``):
 * ``load_yaml_config(path)``: ``yaml.safe_load`` of the file; an ``OSError`` or ``yaml.YAMLError`` is raised
   again as the same exception type with the prefix ``"Failed to load config from <path>: "``.
 
+``KEY_MAPPINGS``, ``dataclass_to_legacy_dict``, ``update_legacy_dict`` and ``load_yaml_config`` are defined in
+:mod:`ptycho.config._legacy_map` and re-exported here; this module defines the dataclasses and their validators.
+
 Deliberate differences from the original:
 
 * ``ModelConfig`` is **not frozen**: Ptychodus 1.7.0 assigns ``training_config.model.N = model_size`` in its
@@ -45,9 +48,11 @@ them into a spawned child process).
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Optional, Union
+from typing import Any, List, Literal, Optional, Union
+
+from ._legacy_map import KEY_MAPPINGS, dataclass_to_legacy_dict, load_yaml_config, update_legacy_dict
 
 __all__ = [
     "ModelConfig",
@@ -62,19 +67,6 @@ __all__ = [
     "dataclass_to_legacy_dict",
     "KEY_MAPPINGS",
 ]
-
-#: dataclass field name -> key used in the legacy ``ptycho.params.cfg`` dictionary
-KEY_MAPPINGS: Dict[str, str] = {
-    "object_big": "object.big",
-    "probe_big": "probe.big",
-    "probe_mask": "probe.mask",
-    "probe_trainable": "probe.trainable",
-    "intensity_scale_trainable": "intensity_scale.trainable",
-    "positions_provided": "positions.provided",
-    "output_dir": "output_prefix",
-    "train_data_file": "train_data_file_path",
-    "test_data_file": "test_data_file_path",
-}
 
 _ARCHITECTURES = ("cnn", "ffno", "fno", "fno_vanilla", "neuralop_uno")
 
@@ -382,43 +374,3 @@ def validate_inference_config(config: InferenceConfig) -> None:
     if not any(candidate.exists() for candidate in candidates):
         checked = " and ".join(str(candidate) for candidate in candidates)
         raise ValueError(f"model_path does not exist: {path} (also checked {checked})")
-
-
-def load_yaml_config(path: Path) -> Dict[str, Any]:
-    """Parse a YAML file with ``yaml.safe_load`` (an empty file gives ``None``).
-
-    Raises the same exception type as the failure (``OSError`` subclass or ``yaml.YAMLError`` subclass) with the
-    message prefixed by ``"Failed to load config from <path>: "``, and ``ImportError`` when PyYAML is missing.
-    """
-    try:
-        import yaml
-    except ImportError as exc:
-        raise ImportError("load_yaml_config needs PyYAML, which is not installed: pip install pyyaml") from exc
-    try:
-        with open(path) as handle:
-            return yaml.safe_load(handle)
-    except (OSError, yaml.YAMLError) as exc:
-        raise type(exc)(f"Failed to load config from {path}: {exc}") from exc
-
-
-def dataclass_to_legacy_dict(obj: Any) -> Dict[str, Any]:
-    """Flatten a config dataclass into a dict keyed by legacy ``cfg`` names (see the module docstring)."""
-    flat = asdict(obj)  # deep copy; a nested ModelConfig becomes a dict
-    if "model" in flat:
-        flat.update(flat.pop("model"))  # model fields land at the top level (they win on a clash)
-    for field_name, legacy_key in KEY_MAPPINGS.items():
-        if field_name in flat:
-            value = flat.pop(field_name)
-            flat[legacy_key] = str(value) if isinstance(value, Path) else value
-    return flat
-
-
-def update_legacy_dict(cfg: Dict[str, Any], dataclass_obj: Any) -> None:
-    """Write the config's values into the legacy dict ``cfg`` in place (``None`` values are skipped).
-
-    Call it before any data loading or grouping: legacy code reads ``N``, ``gridsize``, ... from ``cfg``.
-    """
-    for key, value in dataclass_to_legacy_dict(dataclass_obj).items():
-        if value is None:
-            continue
-        cfg[key] = str(value) if isinstance(value, Path) else value

@@ -139,11 +139,11 @@ def test_seeded_reproducibility(scene):
 
 def test_many_positions_cross_chunks(scene, monkeypatch):
     obj, probe, _ = scene
-    import ptycho_core.simulation.dataset as dataset
+    import ptycho_core.simulation.forward as forward
 
     positions = spiral_scan(obj.shape, N, 37, jitter=0.7, rng=2)
     whole = simulate(obj, probe, positions, 1e4, seed=None, poisson=False)
-    monkeypatch.setattr(dataset, "_CHUNK_PIXELS", 8 * (N + 2) ** 2)  # chunks of 8 (last one padded)
+    monkeypatch.setattr(forward, "_CHUNK_PIXELS", 8 * (N + 2) ** 2)  # chunks of 8 (last one padded)
     np.testing.assert_allclose(simulate(obj, probe, positions, 1e4, seed=None, poisson=False), whole, rtol=1e-6)
 
 
