@@ -182,7 +182,8 @@ def legacy_models(
         raise ArchiveError(f"{where} lists models {names}; expected {list(MODEL_NAMES)}")
     pickles = read_pickles(archive, where, names)
     params = pickles["diffraction_to_obj/params.dill"]
-    spec = spec_from_params(params)
+    # the original kept the probe and the log scale out of its trained variables, whatever its flags said
+    spec = spec_from_params(params).replace(probe_trainable=False, intensity_scale_trainable=False)
     probe = params.get("probe")
     try:
         probe = None if probe is None else np.asarray(probe, dtype=np.complex64)

@@ -8,6 +8,8 @@ from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
+from .original_defaults import ORIGINAL_CFG
+
 AMP_ACTIVATIONS = ("sigmoid", "swish", "softplus", "relu")
 SUPPORTED_N = (64, 128, 256)
 
@@ -100,45 +102,57 @@ class ModelSpec:
         return cls(**{k: v for k, v in values.items() if k in names})
 
 
+#: ModelSpec field → the original's cfg key (the fields not listed keep their names)
+LEGACY_KEYS = {
+    "object_big": "object.big",
+    "probe_big": "probe.big",
+    "probe_mask": "probe.mask",
+    "intensity_scale_trainable": "intensity_scale.trainable",
+    "probe_trainable": "probe.trainable",
+}
+
+
 def spec_from_legacy_params(params: Mapping[str, Any], **overrides: Any) -> ModelSpec:
     """The :class:`ModelSpec` described by the original's ``params.cfg`` keys (``object.big``, ``probe.mask``, …).
 
-    Missing keys take the original's ``DEFAULT_CFG`` values; a missing ``intensity_scale`` becomes
-    ``sqrt(nphotons)/(N/2)``. ``overrides`` (ModelSpec field names) win over ``params``.
+    Missing keys take the original's defaults (:data:`ptycho_core.original_defaults.ORIGINAL_CFG`); a missing
+    ``intensity_scale`` becomes ``sqrt(nphotons)/(N/2)``. ``overrides`` (ModelSpec field names) win over
+    ``params``.
     """
-    get = params.get
     if "N" not in params and "N" not in overrides:
         raise ValueError("the parameters lack 'N' (the patch size): not a PtychoPINN configuration")
+
+    def get(key: str) -> Any:
+        return params.get(key, ORIGINAL_CFG.get(key))
+
     size = int(overrides["N"] if "N" in overrides else params["N"])
-    scale = get("intensity_scale")
+    scale = params.get("intensity_scale")
     if scale is None:
-        nphotons = float(get("nphotons", 1e9))
-        scale = float(np.float32(np.sqrt(np.float32(nphotons)) / (size / 2)))
-    init_seed = get("init_seed")
-    values: Dict[str, Any] = dict(
-        N=size,
-        gridsize=int(get("gridsize", 2)),
-        n_filters_scale=int(get("n_filters_scale", 2)),
-        object_big=bool(get("object.big", True)),
-        probe_big=bool(get("probe.big", False)),
-        pad_object=bool(get("pad_object", True)),
-        probe_mask=bool(get("probe.mask", True)),
-        amp_activation=str(get("amp_activation", "sigmoid")),
-        gaussian_smoothing_sigma=float(get("gaussian_smoothing_sigma", 0.0)),
-        offset=int(get("offset", 4)),
-        max_position_jitter=int(get("max_position_jitter", 10)),
-        intensity_scale=float(np.asarray(scale)),
-        intensity_scale_trainable=bool(get("intensity_scale.trainable", False)),
-        probe_trainable=bool(get("probe.trainable", False)),
-        mae_weight=float(get("mae_weight", 0.0)),
-        nll_weight=float(get("nll_weight", 1.0)),
-        realspace_weight=float(get("realspace_weight", 0.0)),
-        realspace_mae_weight=float(get("realspace_mae_weight", 0.0)),
-        tv_weight=float(get("tv_weight", 0.0)),
-        init_seed=None if init_seed is None else int(init_seed),
+        scale = float(np.float32(np.sqrt(np.float32(float(get("nphotons")))) / (size / 2)))
+    values: Dict[str, Any] = {}
+    for field in dataclasses.fields(ModelSpec):
+        if field.name in ("N", "intensity_scale", "init_seed"):
+            continue
+        value = get(LEGACY_KEYS.get(field.name, field.name))
+        if value is None:
+            value = field.default
+        values[field.name] = {"int": int, "bool": bool, "float": float, "str": str}[str(field.type)](value)
+    init_seed = params.get("init_seed")
+    values.update(
+        N=size, intensity_scale=float(np.asarray(scale)), init_seed=None if init_seed is None else int(init_seed)
     )
     values.update(overrides)
     return ModelSpec(**values)
+
+
+def legacy_params_from_spec(spec: ModelSpec) -> Dict[str, Any]:
+    """The original's cfg (its defaults, :data:`~ptycho_core.original_defaults.ORIGINAL_CFG`) set to ``spec``:
+    the parameters an archive stores so the ``ptycho`` face and Ptychodus read the model back."""
+    params = dict(ORIGINAL_CFG)
+    for field, value in spec.to_dict().items():
+        if value is not None:
+            params[LEGACY_KEYS.get(field, field)] = value
+    return params
 
 
 def filter_lists(spec: ModelSpec) -> tuple[list[int], list[int]]:

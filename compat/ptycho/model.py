@@ -8,10 +8,15 @@ Deliberate differences from the original:
 
 * ``params`` is back: the same callable as :func:`ptycho.params.params` (Ptychodus git calls
   ``ptycho.model.params()``; the original lost the attribute).
-* The probe and the log intensity scale are real Keras weights of each model, and ``probe.trainable`` /
-  ``intensity_scale.trainable`` are honoured (the original's process-wide untracked ``tf.Variable`` s were never
-  trained, whatever the flags said). Each model owns its own log scale; :func:`_get_log_scale` returns that of
-  the most recently built model.
+* The probe and the log intensity scale are real Keras weights of each model, saved with it (the original kept
+  them in process-wide ``tf.Variable`` s that Keras did not track). As in the original, neither is ever trained:
+  :func:`spec_from_cfg` ignores ``probe.trainable`` / ``intensity_scale.trainable`` (``TrainingConfig``'s
+  ``intensity_scale_trainable`` still defaults to True, as in the original, where the flag had no effect) and
+  logs it once when cfg asks for either (a warning for the probe; INFO for the scale, which ``TrainingConfig``
+  asks for by default). Training them is an explicit choice of the engine,
+  ``ptycho_core.spec.ModelSpec(probe_trainable=..., intensity_scale_trainable=...)``, or of the command line,
+  ``ptychopinn train --train-probe / --train-intensity-scale``. Each model owns its own log scale;
+  :func:`_get_log_scale` returns that of the most recently built model.
 * A model built while ``cfg['intensity_scale']`` is unset starts from ``sqrt(nphotons)/(N/2)`` instead of
   raising ``KeyError``.
 * Reassembly is per sample for every batch size (the original merges batches with ``B·C >= 64``).
@@ -19,6 +24,7 @@ Deliberate differences from the original:
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any, Dict, Optional, Tuple
 
@@ -41,6 +47,7 @@ from . import probe as _probe
 from .gaussian_filter import complex_gaussian_filter2d, gaussian_filter2d
 
 params = p.params
+logger = logging.getLogger(__name__)
 
 _lazy_cache: Dict[str, Any] = {}
 _model_construction_done = False
@@ -65,14 +72,37 @@ __all__ = [
 ]
 
 
+_ignored_trainable_warned: set = set()  # the cfg trainable keys already warned about (once per process)
+
+
 def spec_from_cfg(gridsize: Optional[int] = None, N: Optional[int] = None) -> ModelSpec:
-    """The :class:`~ptycho_core.spec.ModelSpec` that ``params.cfg`` describes (explicit gridsize/N win)."""
-    overrides = {}
+    """The :class:`~ptycho_core.spec.ModelSpec` that ``params.cfg`` describes (explicit gridsize/N win).
+
+    As in the original, the probe and the intensity scale are never trained: the spec always has
+    ``probe_trainable=False, intensity_scale_trainable=False``, whatever ``cfg['probe.trainable']`` and
+    ``cfg['intensity_scale.trainable']`` say (one warning per process when cfg asks for either).
+    """
+    cfg = p.params()
+    overrides: Dict[str, Any] = {"probe_trainable": False, "intensity_scale_trainable": False}
     if gridsize is not None:
         overrides["gridsize"] = int(gridsize)
     if N is not None:
         overrides["N"] = int(N)
-    return spec_from_legacy_params(p.params(), **overrides)
+    asked = tuple(key for key in ("probe.trainable", "intensity_scale.trainable") if cfg.get(key))
+    if asked and asked not in _ignored_trainable_warned:
+        _ignored_trainable_warned.add(asked)
+        # TrainingConfig asks for the scale by default (as the original's did): that alone is only INFO
+        level = logging.WARNING if "probe.trainable" in asked else logging.INFO
+        logger.log(
+            level,
+            "params.cfg asks to train %s (%s); ignored: as in the original PtychoPINN, models built by ptycho "
+            "never train the probe nor the intensity scale. Training them is an explicit choice: "
+            "ptycho_core.spec.ModelSpec(probe_trainable=..., intensity_scale_trainable=...), or on the command "
+            "line ptychopinn train --train-probe / --train-intensity-scale",
+            " and ".join("the probe" if key == "probe.trainable" else "the intensity scale" for key in asked),
+            ", ".join(f"{key}=True" for key in asked),
+        )
+    return spec_from_legacy_params(cfg, **overrides)
 
 
 def _initial_probe(size: int) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Behaviour follows the original ``ptycho.params`` module:
 
-* ``DEFAULT_CFG`` holds the 40 legacy defaults (note ``N=128``, ``gridsize=2``, ``probe_scale=10`` here, unlike
+* ``DEFAULT_CFG`` holds the 40 legacy defaults (a copy of
+  :data:`ptycho_core.original_defaults.ORIGINAL_CFG`; note ``N=128``, ``gridsize=2``, ``probe_scale=10`` here, unlike
   the dataclass defaults); ``cfg`` starts as a copy of it and is THE live dict that callers mutate in place.
   ``intensity_scale`` and ``probe`` are not defaults: they appear only after training, ``set_probe`` or a load.
 * Every function reads ``cfg`` through this module's attribute at call time, so code (and tests) that rebind
@@ -14,7 +15,7 @@ Deliberate deviation: a failing :func:`validate` raises :class:`ParamsValidation
 ``ValueError`` (with a message naming the offending key) and an ``AssertionError`` (what the original's bare
 ``assert`` raised), so existing ``except AssertionError`` handlers keep working.
 
-Only the standard library and NumPy are imported here (no Keras, no backend).
+Only the standard library, NumPy and plain data from ``ptycho_core`` are imported here (no Keras, no backend).
 """
 
 from __future__ import annotations
@@ -25,50 +26,11 @@ from typing import Any, Dict
 
 import numpy as np
 
+from ptycho_core.original_defaults import ORIGINAL_CFG
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_CFG: Dict[str, Any] = {
-    "N": 128,
-    "offset": 4,
-    "gridsize": 2,
-    "outer_offset_train": None,
-    "outer_offset_test": None,
-    "batch_size": 16,
-    "nepochs": 60,
-    "n_filters_scale": 2,
-    "output_prefix": "outputs",
-    "big_gridsize": 10,
-    "max_position_jitter": 10,
-    "sim_jitter_scale": 0.0,
-    "default_probe_scale": 0.7,
-    "mae_weight": 0.0,
-    "nll_weight": 1.0,
-    "tv_weight": 0.0,
-    "realspace_mae_weight": 0.0,
-    "realspace_weight": 0.0,
-    "nphotons": 1e9,
-    "nimgs_train": 9,
-    "nimgs_test": 3,
-    "data_source": "generic",
-    "probe.trainable": False,
-    "intensity_scale.trainable": False,
-    "positions.provided": False,
-    "object.big": True,
-    "probe.big": False,
-    "probe_scale": 10.0,
-    "set_phi": False,
-    "probe.mask": True,
-    "pad_object": True,
-    "model_type": "pinn",
-    "label": "",
-    "size": 392,
-    "amp_activation": "sigmoid",
-    "h5_path": "wts.h5",
-    "npseed": 42,
-    "debug": True,
-    "gaussian_smoothing_sigma": 0.0,
-    "use_xla_translate": True,
-}
+DEFAULT_CFG: Dict[str, Any] = dict(ORIGINAL_CFG)
 
 cfg: Dict[str, Any] = DEFAULT_CFG.copy()
 
