@@ -1,7 +1,7 @@
 """The ``ptychopinn`` command.
 
     ptychopinn demo --out runs/demo                 simulate → train → reconstruct → images (the main job)
-    ptychopinn simulate --out data.npz              a simulated scan in the NPZ schema of RawData.from_file
+    ptychopinn simulate --out data.npz              a simulated scan in the NPZ scan schema
     ptychopinn train data.npz --out model/          → model/wts.h5.zip, history.csv, loss.png
     ptychopinn reconstruct model/ data.npz --out recon/   → object.npy, amplitude/phase PNGs, metrics.json
     ptychopinn compare-backends [--bundle model/ --data data.npz]   one table: do torch, tensorflow, jax agree?
@@ -85,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
             help="data-parallel training on this many devices (GPUs; without GPUs, CPU devices); "
             "--batch-size is the global batch and must be a multiple (default 1)",
         )
+        p.add_argument(
+            "--train-probe",
+            action="store_true",
+            help="also train the probe (off by default: the original never trains it)",
+        )
+        p.add_argument(
+            "--train-intensity-scale",
+            action="store_true",
+            help="also train the log intensity scale (off by default: the original never trains it)",
+        )
 
     p = add("demo", "simulate → train → reconstruct → images, on a small built-in simulation")
     p.add_argument(
@@ -102,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", "train a model on an NPZ scan; writes OUT/wts.h5.zip, history.csv, loss.png")
     p.add_argument("data", type=Path, help="training data (NPZ: diff3d, xcoords, ycoords, probeGuess, ...)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the model bundle")
-    p.add_argument("--test-data", type=Path, default=None, help="optional NPZ evaluated after training")
+    p.add_argument(
+        "--test-data", type=Path, default=None, help="optional NPZ checked before and reconstructed after training"
+    )
     p.add_argument("--n-groups", type=int, default=None, help="training groups (default: one per scan point)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and batch order (default 0)")
     p.add_argument(
@@ -301,6 +313,8 @@ def run(args: argparse.Namespace) -> int:
                 nphotons=args.nphotons,
                 seed=args.seed,
                 devices=args.devices,
+                train_probe=args.train_probe,
+                train_intensity_scale=args.train_intensity_scale,
                 overwrite=args.overwrite,
                 report=report,
             )
@@ -343,6 +357,8 @@ def run(args: argparse.Namespace) -> int:
                 n_filters_scale=args.n_filters_scale,
                 seed=args.seed,
                 devices=args.devices,
+                train_probe=args.train_probe,
+                train_intensity_scale=args.train_intensity_scale,
                 overwrite=args.overwrite,
                 report=report,
             )

@@ -150,47 +150,43 @@ def format_table(table: Dict[str, Any]) -> str:
 
 # ----------------------------------------------------------------------------------------------- worker
 def _prepare(bundle: Path, data: Path, n_patterns: int) -> None:
-    import keras
-
-    from ptycho import model, model_manager, params, probe
+    from ptycho_core.factory import create_compiled_models
+    from ptycho_core.physics import intensity_scale, normalize_probe
+    from ptycho_core.pipeline import TrainedModel
     from ptycho_core.simulation import default_dataset
+    from ptycho_core.spec import ModelSpec
 
     dataset = default_dataset(seed=0, N=64, n_positions=max(n_patterns, 16), nphotons=1e9)
     dataset.save_npz(data)
-    keras.utils.set_random_seed(0)
-    params.cfg.update({"N": 64, "gridsize": 1, "n_filters_scale": 1, "nphotons": 1e9})
-    probe.set_probe_guess(None, dataset.probe)
-    params.cfg["intensity_scale"] = float(np.sqrt(1e9) / 32)
-    model.autoencoder, model.diffraction_to_obj = model.create_compiled_model()
-    model_manager.save(bundle)
+    spec = ModelSpec(N=64, gridsize=1, n_filters_scale=1, intensity_scale=float(intensity_scale(1e9, 64)), init_seed=0)
+    autoencoder, diffraction_to_obj = create_compiled_models(spec, probe=normalize_probe(dataset.probe, 4.0))
+    TrainedModel(spec, autoencoder, diffraction_to_obj).save(bundle)
 
 
 def _work(bundle: Path, data: Path, out: Path, n_patterns: int, train_steps: int, perturb: bool) -> None:
-    from ptycho import loader, params, probe
-    from ptycho.model_manager import ModelManager
-    from ptycho.raw_data import RawData
-    from ptycho_core.training import make_targets
+    from ptycho_core.data import group_scan, make_targets, read_scan
+    from ptycho_core.pipeline import load_model
 
-    models = ModelManager.load_multiple_models(str(Path(bundle) / "wts.h5"))
-    autoencoder, diffraction_to_obj = models["autoencoder"], models["diffraction_to_obj"]
+    model = load_model(bundle)
+    autoencoder, diffraction_to_obj = model.autoencoder, model.diffraction_to_obj
     if perturb:
         for variable in autoencoder.weights:
             variable.assign(variable.numpy() * 1.01 if hasattr(variable, "numpy") else variable * 1.01)
-    raw = RawData.from_file(str(data))
-    N, gridsize = int(params.cfg["N"]), int(params.cfg["gridsize"])
-    probe.set_probe_guess(None, raw.probeGuess)
-    count = min(n_patterns, len(raw.xcoords))
-    grouped = raw.generate_grouped_data(N, K=max(7, gridsize**2 + 1), nsamples=count, gridsize=gridsize, seed=0)
-    container = loader.load(lambda: grouped, raw.probeGuess, which=None, create_split=False)
-    x = np.asarray(container.X, np.float32)[:count] * np.float32(params.get("intensity_scale"))
-    offsets = np.asarray(container.local_offsets)[:count]
+    scan = read_scan(data).validate(N=model.spec.N)
+    gridsize = model.spec.gridsize
+    count = min(n_patterns, len(scan))
+    grouped = group_scan(scan, gridsize=gridsize, n_groups=count, K=max(7, gridsize**2 + 1), seed=0)
+    x = grouped.X[:count] * np.float32(model.intensity_scale)
+    offsets = grouped.groups.relative[:count]
     obj = np.asarray(diffraction_to_obj.predict([x, offsets], verbose=0))
     losses: List[float] = []
     if train_steps:
         batch = 8
-        targets = make_targets(x, offsets, np.asarray(container.Y_I)[:count])
+        truth = None if grouped.truth is None else np.abs(grouped.truth[:count])
+        targets = make_targets(x, offsets, truth)
         for step in range(train_steps):
-            rows = slice((step * batch) % max(count - batch + 1, 1), (step * batch) % max(count - batch + 1, 1) + batch)
+            first = (step * batch) % max(count - batch + 1, 1)
+            rows = slice(first, first + batch)
             result = autoencoder.train_on_batch([x[rows], offsets[rows]], [t[rows] for t in targets])
             losses.append(float(np.ravel(result)[0]))
     np.savez(out, object=obj.astype(np.complex64), loss=np.asarray(losses, np.float64))

@@ -1,9 +1,10 @@
 """The steps of the main job — simulate, train, reconstruct — as functions (the CLI calls these).
 
-Training and reconstruction go through the original-compatible API (:mod:`ptycho.workflows.components`,
-``ptycho.raw_data``, ``ptycho.loader``, ``ptycho.model_manager``), i.e. exactly the path Ptychodus uses, so the
-command line exercises what users of the library get. Keras (and so the backend) is imported only inside the
-functions: set ``KERAS_BACKEND`` before calling them.
+They are a thin shell over the engine's front door, :mod:`ptycho_core.pipeline` (read and check the scan, train,
+save, load, reconstruct); this module adds the command line's policies: one-line errors (:class:`UserError`),
+progress lines, refusing to overwrite results unless asked, and the extra files (history, loss curve, images,
+metrics). Keras (and so the backend) is imported only inside the functions: set ``KERAS_BACKEND`` before
+calling them.
 
 Every file is written atomically; an existing output is refused unless ``overwrite`` is set, and even then the
 previous files are replaced only by complete new ones (images and arrays are kept as numbered backups).
@@ -11,27 +12,26 @@ previous files are replaced only by complete new ones (images and arrays are kep
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
 import numpy as np
 
 from ptycho_core.atomic import atomic_write_bytes
-from ptycho_core.types import Tensor
+
+from .reports import Report, Stage, history_csv, loss_curve_png
 
 if TYPE_CHECKING:
-    import keras
+    from ptycho_core.data import Scan
+    from ptycho_core.spec import ModelSpec
 
 logger = logging.getLogger(__name__)
 
 BUNDLE_NAME = "wts.h5.zip"
-Report = Callable[[str], None]
+
+__all__ = ["UserError", "model_spec", "reconstruct", "simulate", "train", "history_csv", "loss_curve_png"]
 
 
 class UserError(Exception):
@@ -40,26 +40,6 @@ class UserError(Exception):
 
 def _quiet_report(message: str) -> None:
     logger.info(message)
-
-
-@dataclass
-class Stage:
-    """Times a named step and reports ``[k/n] name … done in t s``."""
-
-    report: Report
-    total: int
-    count: int = 0
-    started: float = field(default_factory=time.perf_counter)
-
-    def start(self, name: str) -> None:
-        self.count += 1
-        self.started = time.perf_counter()
-        self.report(f"[{self.count}/{self.total}] {name} ...")
-
-    def done(self, detail: str = "") -> float:
-        elapsed = time.perf_counter() - self.started
-        self.report(f"      done in {elapsed:.1f} s{(' — ' + detail) if detail else ''}")
-        return elapsed
 
 
 def _refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
@@ -85,7 +65,7 @@ def simulate(
     overwrite: bool = False,
     report: Report = _quiet_report,
 ) -> Dict[str, Any]:
-    """Simulate a scan and write it as an NPZ (the schema ``RawData.from_file`` reads); returns a summary."""
+    """Simulate a scan and write it as an NPZ (the scan schema, :mod:`ptycho_core.data.npz`); returns a summary."""
     from ptycho_core.simulation import default_dataset
 
     out = Path(out)
@@ -110,53 +90,41 @@ def simulate(
 
 
 # ----------------------------------------------------------------------------------------------- train
-def _read_raw(path: Path) -> Any:
-    from ptycho.raw_data import RawData
+def read_checked_scan(path: Path, **checks: Any) -> Scan:
+    """The scan in the NPZ ``path``, validated (``checks`` go to :meth:`Scan.validate`); errors as UserError."""
+    from ptycho_core.data import read_scan
 
     if not Path(path).is_file():
         raise UserError(f"data file not found: {path}")
     try:
-        return RawData.from_file(str(path))
+        return read_scan(path).validate(**checks)
     except (KeyError, ValueError) as exc:
         raise UserError(f"{path}: {exc}") from exc
 
 
-def _nphotons_of(raw: Any, default: float) -> float:
-    meta = getattr(raw, "metadata", None) or {}
-    value = (meta.get("physics_parameters") or {}).get("nphotons") if isinstance(meta, dict) else None
-    return float(value) if value is not None else float(default)
+def model_spec(
+    scan: Scan,
+    *,
+    gridsize: int = 1,
+    n_filters_scale: int = 1,
+    nphotons: Optional[float] = None,
+    seed: Optional[int] = 0,
+    train_probe: bool = False,
+    train_intensity_scale: bool = False,
+) -> ModelSpec:
+    """The model the command line trains: the engine's defaults (:class:`~ptycho_core.spec.ModelSpec`, the same
+    as the ``ptycho`` API's) with these settings; ``seed`` fixes the initial weights on every backend."""
+    from ptycho_core.pipeline import spec_for
 
-
-def history_csv(history: Dict[str, List[float]]) -> bytes:
-    """Per-epoch history as CSV (``epoch`` then one column per series, sorted, ``loss`` first)."""
-    keys = sorted(history, key=lambda k: (k != "loss", k))
-    rows = max((len(v) for v in history.values()), default=0)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["epoch"] + keys)
-    for i in range(rows):
-        writer.writerow([i + 1] + [float(history[k][i]) if i < len(history[k]) else "" for k in keys])
-    return buffer.getvalue().encode()
-
-
-def loss_curve_png(history: Dict[str, List[float]]) -> bytes:
-    """Training (and validation) loss per epoch as a PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6, 4))
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    for key in ("loss", "val_loss"):
-        if history.get(key):
-            axes.plot(range(1, len(history[key]) + 1), history[key], marker="o", label=key)
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("loss (Poisson NLL + weighted terms)")
-    axes.legend()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return spec_for(
+        scan,
+        nphotons=nphotons,
+        gridsize=gridsize,
+        n_filters_scale=n_filters_scale,
+        init_seed=seed,
+        probe_trainable=train_probe,
+        intensity_scale_trainable=train_intensity_scale,
+    )
 
 
 def train(
@@ -172,172 +140,107 @@ def train(
     nphotons: Optional[float] = None,
     seed: int = 0,
     devices: int = 1,
+    train_probe: bool = False,
+    train_intensity_scale: bool = False,
     overwrite: bool = False,
     report: Report = _quiet_report,
 ) -> Dict[str, Any]:
     """Train on the NPZ ``data``; writes ``out/wts.h5.zip``, ``out/history.csv`` and ``out/loss.png``.
 
-    ``devices > 1``: data-parallel training (:mod:`ptycho_core.parallel`); on a machine without GPUs the
-    backend is given that many CPU devices, which must happen before it computes anything.
-
-    ``seed`` fixes the initial weights (drawn with NumPy, identical on every backend) and the batch order
-    (``keras.utils.set_random_seed``), so a run repeats on the same backend and starts from the same network on
-    the others.
+    ``test_data``: a second scan, checked before training and reconstructed after it (its amplitude correlation
+    with its true object, when it has one, is returned). ``devices > 1``: data-parallel training
+    (:mod:`ptycho_core.parallel`); on a machine without GPUs the backend must have been given that many CPU
+    devices before it computed anything (the CLI does). ``seed`` fixes the initial weights (drawn with NumPy,
+    identical on every backend), the groups and the batch order (``keras.utils.set_random_seed``).
+    ``train_probe`` / ``train_intensity_scale`` train the probe / the log intensity scale too (the original
+    never does; off by default).
     """
     import keras
 
-    from ptycho import model_manager, params
-    from ptycho.config.config import ModelConfig, TrainingConfig, update_legacy_dict
-    from ptycho.workflows.components import run_cdi_example
+    from ptycho_core.pipeline import TrainOptions
+    from ptycho_core.pipeline import train as train_model
 
     out = Path(out)
     _refuse_existing([out / BUNDLE_NAME], overwrite)
-    if devices > 1:
-        from ptycho_core.parallel import request_virtual_cpu_devices
-
-        request_virtual_cpu_devices(devices)  # harmless where GPUs exist: those are used first
     stage = Stage(report, 2)
     stage.start(f"read {data}")
-    raw = _read_raw(Path(data))
-    test_raw = _read_raw(Path(test_data)) if test_data is not None else None
-    N = int(raw.diff3d.shape[-1])
-    photons = _nphotons_of(raw, 1e9) if nphotons is None else float(nphotons)
-    stage.done(f"{len(raw.xcoords)} patterns of {N}x{N}, nphotons {photons:g}")
+    scan = read_checked_scan(Path(data), gridsize=gridsize)
+    test_scan = read_checked_scan(Path(test_data), N=scan.N, gridsize=gridsize) if test_data is not None else None
     try:
-        config = TrainingConfig(
-            model=ModelConfig(N=N, gridsize=gridsize, n_filters_scale=n_filters_scale),
-            train_data_file=Path(data),
-            test_data_file=Path(test_data) if test_data else None,
-            nepochs=epochs,
-            batch_size=batch_size,
-            n_groups=n_groups if n_groups is not None else len(raw.xcoords),
-            nphotons=photons,
-            output_dir=out,
-            n_devices=int(devices),
+        spec = model_spec(
+            scan,
+            gridsize=gridsize,
+            n_filters_scale=n_filters_scale,
+            nphotons=nphotons,
+            seed=seed,
+            train_probe=train_probe,
+            train_intensity_scale=train_intensity_scale,
         )
-        params.cfg.pop("intensity_scale", None)
-        params.cfg["init_seed"] = int(seed)  # the same initial weights on every backend
-        keras.utils.set_random_seed(seed)
-        update_legacy_dict(params.cfg, config)
-        where = f"{devices} devices of " if devices > 1 else ""
-        stage.start(
-            f"train {epochs} epochs on {where}{keras.backend.backend()} (gridsize {gridsize}, batch {batch_size})"
-        )
-        _, _, results = run_cdi_example(raw, test_raw, config)
+    except ValueError as exc:
+        raise UserError(f"{data}: {exc}") from exc
+    photons = nphotons if nphotons is not None else scan.nphotons or 1e9
+    stage.done(f"{len(scan)} patterns of {scan.N}x{scan.N}, nphotons {photons:g}")
+    keras.utils.set_random_seed(seed)  # the application's choice: Keras' own shuffling repeats too
+    where = f"{devices} devices of " if devices > 1 else ""
+    stage.start(f"train {epochs} epochs on {where}{keras.backend.backend()} (gridsize {gridsize}, batch {batch_size})")
+    options = TrainOptions(
+        epochs=epochs,
+        batch_size=batch_size,
+        n_groups=n_groups,
+        seed=seed,
+        devices=int(devices),
+        verbose=0 if report is _quiet_report else 1,
+    )
+    try:
+        model = train_model(scan, spec, options)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    history = {k: [float(x) for x in v] for k, v in results["history"].items()}
-    model_manager.save(out)
-    atomic_write_bytes(out / "history.csv", history_csv(history), "backup")
-    atomic_write_bytes(out / "loss.png", loss_curve_png(history), "backup")
-    seconds = stage.done(f"final loss {history['loss'][-1]:.6g} → {out / BUNDLE_NAME}")
-    return {
+    model.save(out)
+    atomic_write_bytes(out / "history.csv", history_csv(model.history), "backup")
+    atomic_write_bytes(out / "loss.png", loss_curve_png(model.history), "backup")
+    seconds = stage.done(f"final loss {model.history['loss'][-1]:.6g} → {out / BUNDLE_NAME}")
+    result: Dict[str, Any] = {
         "bundle": str(out / BUNDLE_NAME),
-        "history": history,
+        "history": model.history,
         "seconds": seconds,
-        "backend": results.get("backend"),
-        "epochs": len(history.get("loss", [])),
+        "backend": keras.backend.backend(),
+        "epochs": len(model.history.get("loss", [])),
     }
+    if test_scan is not None:
+        from ptycho_core.pipeline import reconstruct as reconstruct_scan
+
+        image = reconstruct_scan(model, test_scan).image
+        result["test_metrics"] = _metrics(image, test_scan)
+    return result
 
 
 # ----------------------------------------------------------------------------------------------- reconstruct
-#: ``stream="auto"`` streams scans whose diffraction stack is larger than this (bytes, uncompressed).
-STREAM_AUTO_BYTES = 1 << 30
+def _metrics(image: np.ndarray, scan: Scan) -> Dict[str, Any]:
+    from ptycho_core.metrics import aligned_correlation
+
+    metrics: Dict[str, Any] = {"object_shape": list(image.shape), "patterns": len(scan)}
+    if scan.object is not None:
+        truth, amplitude = np.abs(np.asarray(scan.object)), np.abs(image)
+        if truth.shape[0] >= amplitude.shape[0] and truth.shape[1] >= amplitude.shape[1]:
+            metrics["amplitude_correlation"] = aligned_correlation(amplitude, truth, border=2)
+    return metrics
 
 
-def _diffraction_bytes(data: Path) -> int:
-    """Uncompressed size of ``diff3d`` in an NPZ (0 if it cannot be told without reading it)."""
-    import zipfile
+def _load(bundle: Path) -> Any:
+    from ptycho_core.pipeline import load_model
+    from ptycho_core.safe_pickle import ArchiveError
 
-    try:
-        with zipfile.ZipFile(data) as archive:
-            return int(archive.getinfo("diff3d.npy").file_size)
-    except (zipfile.BadZipFile, KeyError, OSError):
-        return 0
-
-
-def _predict_in_memory(
-    model: keras.Model, data: Path, N: int, gridsize: int, M: int, batch_size: int, verbose: int
-) -> Tuple[np.ndarray, Any]:
-    """Read the whole scan, group, normalise, predict and stitch: ``(image (H, W) complex64, raw)``."""
-    from ptycho import loader, params, probe, tf_helper
-
-    raw = _read_raw(Path(data))
-    if raw.diff3d.shape[-1] != N:
+    if bundle.is_dir() and not (bundle / BUNDLE_NAME).exists():
         raise UserError(
-            f"{data} holds {raw.diff3d.shape[-1]}x{raw.diff3d.shape[-1]} patterns but the model was "
-            f"trained for N={N}; use data of the same detector size or train a model for it"
+            f"Model archive not found at: {bundle / BUNDLE_NAME}. Expected 'wts.h5.zip' in {bundle}; "
+            f"it is written by training (`ptychopinn train`, or ptycho.model_manager.save)."
         )
-    probe.set_probe_guess(None, raw.probeGuess)
-    grouped = raw.generate_grouped_data(
-        N, K=max(7, gridsize**2 + 1), nsamples=len(raw.xcoords), gridsize=gridsize, seed=0
-    )
-    container = loader.load(lambda: grouped, raw.probeGuess, which=None, create_split=False)
-    patches = model.predict(
-        [np.asarray(container.X) * params.get("intensity_scale"), np.asarray(container.local_offsets)],
-        batch_size=batch_size,
-        verbose=verbose,
-    )
-    image = np.squeeze(np.asarray(tf_helper.reassemble_position(patches, container.global_offsets, M=M)))
-    return image, raw
-
-
-def _predict_streaming(
-    model: keras.Model, data: Path, N: int, gridsize: int, M: int, batch_size: int, chunk_bytes: int
-) -> Tuple[np.ndarray, Any]:
-    """The same result as :func:`_predict_in_memory`, reading the patterns a chunk at a time from the NPZ."""
-    from ptycho import params, probe
-    from ptycho.raw_data import RawData
-    from ptycho_core.array_rows import open_rows
-    from ptycho_core.streaming import reconstruct_streaming
-
-    if not Path(data).is_file():
-        raise UserError(f"data file not found: {data}")
+    if not bundle.exists():
+        raise UserError(f"Model directory does not exist: {bundle}")
     try:
-        raw = RawData.from_file(str(data), load_diffraction=False)
-        rows = open_rows(data, "diff3d")
-    except (KeyError, ValueError) as exc:
-        raise UserError(f"{data}: {exc}") from exc
-    with rows:
-        shape = tuple(rows.shape)
-        if len(shape) != 3 or shape[1] != shape[2]:
-            raise UserError(
-                f"{data}: diff3d must be square diffraction patterns (M, N, N); got shape {shape} "
-                f"(crop or pad them to N x N)"
-            )
-        if shape[0] != len(raw.xcoords):
-            raise UserError(
-                f"{data}: diff3d has {shape[0]} patterns but there are {len(raw.xcoords)} scan "
-                f"positions; they must match one to one"
-            )
-        if shape[-1] != N:
-            raise UserError(
-                f"{data} holds {shape[-1]}x{shape[-1]} patterns but the model was trained for N={N}; "
-                f"use data of the same detector size or train a model for it"
-            )
-        probe.set_probe_guess(None, raw.probeGuess)
-        groups, global_offsets, local_offsets = raw.group_positions(
-            nsamples=len(raw.xcoords), K=max(7, gridsize**2 + 1), seed=0, gridsize=gridsize
-        )
-
-        def predict(x: np.ndarray, offsets: np.ndarray) -> Tensor:
-            return model.predict_on_batch([x, offsets])
-
-        try:
-            image = reconstruct_streaming(
-                predict,
-                rows,
-                groups,
-                global_offsets,
-                local_offsets,
-                intensity_scale=float(params.get("intensity_scale")),
-                M=M,
-                chunk_bytes=chunk_bytes,
-                batch_size=batch_size,
-            )
-        except ValueError as exc:
-            raise UserError(f"{data}: {exc}") from exc
-    return np.squeeze(image), raw
+        return load_model(bundle)
+    except (ArchiveError, ValueError, FileNotFoundError, KeyError) as exc:
+        raise UserError(str(exc)) from exc
 
 
 def reconstruct(
@@ -360,53 +263,46 @@ def reconstruct(
 
     ``stream``: ``"on"`` reads, predicts and stitches the patterns ``chunk_mb`` MiB at a time, so memory does
     not grow with their number (:mod:`ptycho_core.streaming`); ``"off"`` reads the whole scan; ``"auto"``
-    streams when ``diff3d`` is larger than :data:`STREAM_AUTO_BYTES`. Both give the same image up to float32
-    rounding.
+    streams when ``diff3d`` is larger than :data:`ptycho_core.pipeline.STREAM_AUTO_BYTES`. Both give the same
+    image up to float32 rounding.
     """
-    from ptycho.workflows.components import load_inference_bundle, save_outputs
-    from ptycho_core.images import save_npy
-    from ptycho_core.metrics import aligned_correlation
+    from ptycho_core.data import read_scan
+    from ptycho_core.images import save_npy, save_png
+    from ptycho_core.pipeline import reconstruct as reconstruct_scan
 
     if stream not in ("auto", "on", "off"):
         raise UserError(f"stream must be auto, on or off; got {stream!r}")
     if int(chunk_mb) < 1:
         raise UserError(f"chunk size must be at least 1 MiB; got {chunk_mb}")
-    bundle, out = Path(bundle), Path(out)
+    bundle, out, data = Path(bundle), Path(out), Path(data)
     if bundle.is_file() and bundle.name == BUNDLE_NAME:
         bundle = bundle.parent
     targets = [out / "object.npy", out / "reconstructed_amplitude.png", out / "reconstructed_phase.png"]
     _refuse_existing(targets, overwrite)
-    streaming = stream == "on" or (stream == "auto" and _diffraction_bytes(Path(data)) > STREAM_AUTO_BYTES)
     stage = Stage(report, 3)
     stage.start(f"load {bundle / BUNDLE_NAME}")
+    model = _load(bundle)
+    stage.done(f"model N={model.spec.N}, gridsize {model.spec.gridsize}")
+    if not data.is_file():
+        raise UserError(f"data file not found: {data}")
+    stage.start(f"predict and stitch (M={M}) {data}" + (f", streaming {chunk_mb} MiB chunks" if stream == "on" else ""))
     try:
-        model, cfg = load_inference_bundle(bundle)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        raise UserError(str(exc)) from exc
-    N, gridsize = int(cfg["N"]), int(cfg["gridsize"])
-    stage.done(f"model N={N}, gridsize {gridsize}")
-    stage.start(f"predict and stitch (M={M}) {data}" + (f", streaming {chunk_mb} MiB chunks" if streaming else ""))
-    if streaming:
-        image, raw = _predict_streaming(model, Path(data), N, gridsize, M, batch_size, int(chunk_mb) << 20)
-    else:
-        image, raw = _predict_in_memory(
-            model, Path(data), N, gridsize, M, batch_size, verbose=0 if report is _quiet_report else 1
+        result = reconstruct_scan(
+            model, data, M=M, batch_size=batch_size, stream=stream, chunk_bytes=int(chunk_mb) << 20
         )
-    stage.done(f"{len(raw.xcoords)} patterns → object {image.shape[0]}x{image.shape[1]}")
+        header = read_scan(data, load_diffraction=False)
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"{data}: {exc}") from exc
+    image = result.image
+    stage.done(f"{result.n_patterns} patterns → object {image.shape[0]}x{image.shape[1]}")
     stage.start("write images")
-    amplitude, phase = np.abs(image), np.angle(image)
-    save_outputs(amplitude, phase, {}, str(out))
+    out.mkdir(parents=True, exist_ok=True)
+    save_png(out / "reconstructed_amplitude.png", result.amplitude, cmap="gray")
+    save_png(out / "reconstructed_phase.png", result.phase, cmap="viridis")
+    save_npy(out / "reconstructed_amplitude.npy", result.amplitude)
+    save_npy(out / "reconstructed_phase.npy", result.phase)
     save_npy(out / "object.npy", image.astype(np.complex64))
-    metrics: Dict[str, Any] = {
-        "object_shape": list(image.shape),
-        "patterns": len(raw.xcoords),
-        "M": M,
-        "streamed": bool(streaming),
-    }
-    if raw.objectGuess is not None:
-        truth = np.abs(np.asarray(raw.objectGuess))
-        if truth.shape[0] >= amplitude.shape[0] and truth.shape[1] >= amplitude.shape[1]:
-            metrics["amplitude_correlation"] = aligned_correlation(amplitude, truth, border=2)
+    metrics = {**_metrics(image, header), "M": M, "streamed": bool(result.streamed)}
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1).encode(), "backup")
     detail = f"→ {out}"
     if "amplitude_correlation" in metrics:

@@ -1,0 +1,320 @@
+"""The engine's front door: train a model on a scan, reconstruct a scan's object with a model.
+
+::
+
+    scan = read_scan("data.npz").validate()
+    model = train(scan, spec_for(scan, gridsize=1), TrainOptions(epochs=50))
+    model.save("model/")                          # model/wts.h5.zip, readable by the ptycho API and Ptychodus
+    result = reconstruct(load_model("model/"), "data.npz")   # result.image: complex64 (H, W)
+
+Everything is explicit: nothing reads or writes global state (the caller seeds Keras' own RNG, e.g. with
+``keras.utils.set_random_seed``, if it wants training to repeat exactly). Training groups the scan
+(:func:`~ptycho_core.data.group_scan`), normalises the amplitudes and multiplies them by the model's
+intensity scale ``s``, normalises the probe (``probe / (probe_scale · mean|mask·probe|)``) and fits the
+autoencoder (:func:`ptycho_core.training.train`, or data parallel with :func:`ptycho_core.parallel.train_models`).
+Reconstruction groups the scan the same way, predicts the object patches and stitches them at the group centres
+(:func:`~ptycho_core.physics.reassemble_position`); a scan whose diffraction is over
+:data:`STREAM_AUTO_BYTES`, or given as rows on disk, is streamed (:mod:`ptycho_core.streaming`) with the same
+result to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Union
+
+import keras
+import numpy as np
+
+from . import training
+from .archive import read_archive, write_archive
+from .array_rows import ArrayRows
+from .data import Scan, diffraction_bytes, group_neighbours, group_scan, open_diffraction, read_scan
+from .factory import create_compiled_models, intensity_scale_of, probe_layer
+from .physics import intensity_scale as photon_intensity_scale
+from .physics import normalize_probe, reassemble_position
+from .spec import ModelSpec, legacy_params_from_spec, spec_from_legacy_params
+from .streaming import DEFAULT_CHUNK_BYTES, reconstruct_streaming
+from .types import PathLike
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ARCHIVE_NAME",
+    "Reconstruction",
+    "STREAM_AUTO_BYTES",
+    "TrainOptions",
+    "TrainedModel",
+    "load_model",
+    "reconstruct",
+    "spec_for",
+    "train",
+]
+
+#: The archive's file name inside a model folder (the original's).
+ARCHIVE_NAME = "wts.h5.zip"
+#: ``stream="auto"`` streams scans whose diffraction stack is larger than this (bytes, uncompressed).
+STREAM_AUTO_BYTES = 1 << 30
+#: Photons per pattern assumed when neither the caller nor the scan's metadata says.
+DEFAULT_NPHOTONS = 1e9
+
+
+def spec_for(scan: Scan, *, nphotons: Optional[float] = None, **fields: Any) -> ModelSpec:
+    """A :class:`ModelSpec` for ``scan``: ``N`` its pattern size, ``intensity_scale = sqrt(nphotons)/(N/2)``.
+
+    ``nphotons`` defaults to the scan's metadata (``physics_parameters.nphotons``), else 1e9. ``fields`` are
+    other ModelSpec fields (``gridsize``, ``n_filters_scale``, ``probe_trainable``, ...).
+    """
+    photons = nphotons if nphotons is not None else (scan.nphotons or DEFAULT_NPHOTONS)
+    size = int(fields.pop("N", scan.N))
+    return ModelSpec(N=size, intensity_scale=float(photon_intensity_scale(photons, size)), **fields)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to train (what is trained is the :class:`ModelSpec`).
+
+    Attributes:
+        epochs, batch_size: as in Keras (``batch_size`` is the global batch with ``devices > 1``).
+        n_groups: groups of ``gridsize²`` scan points to train on (default: one per scan point).
+        neighbours: ``K``, the nearest neighbours a group is drawn from (``>= gridsize²``).
+        seed: grouping seed (the original's groups for ``np.random.seed(seed)``) and batch-order seed.
+        probe_scale: the probe is normalised to ``mean|mask·probe| = 1/probe_scale``.
+        validation_split: fraction of the groups, from the end, held out for validation (0: none).
+        devices: data-parallel training on this many devices.
+        verbose: Keras' progress output (0 silent, 1 bar, 2 one line per epoch).
+        callbacks: extra Keras callbacks.
+    """
+
+    epochs: int = 50
+    batch_size: int = 16
+    n_groups: Optional[int] = None
+    neighbours: int = 4
+    seed: Optional[int] = 0
+    probe_scale: float = 4.0
+    validation_split: float = 0.05
+    devices: int = 1
+    verbose: int = 1
+    callbacks: tuple = ()
+
+    def replace(self, **changes: Any) -> TrainOptions:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class TrainedModel:
+    """A trained (or loaded) model: its spec, both Keras models, the training history and its parameters.
+
+    ``params`` are the parameters stored in the archive: the original's cfg keys (so the ``ptycho`` face and
+    Ptychodus read the model), including the normalised ``probe`` ``(N, N, 1)``.
+    """
+
+    spec: ModelSpec
+    autoencoder: keras.Model
+    diffraction_to_obj: keras.Model
+    history: Dict[str, List[float]] = field(default_factory=dict)
+    params: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def intensity_scale(self) -> float:
+        """The model's current ``s = exp(log_scale)``: inputs are ``X · s``."""
+        return intensity_scale_of(self.autoencoder)
+
+    @property
+    def probe(self) -> np.ndarray:
+        """The model's probe, complex64 ``(N, N)``."""
+        layer = probe_layer(self.autoencoder)
+        real = keras.ops.convert_to_numpy(layer.probe_real)[0, :, :, 0]
+        imag = keras.ops.convert_to_numpy(layer.probe_imag)[0, :, :, 0]
+        return (real + 1j * imag).astype(np.complex64)
+
+    def save(self, folder: PathLike) -> Path:
+        """Write ``folder/wts.h5.zip`` (atomically); returns its path."""
+        params = {**self.params, **legacy_params_from_spec(self.spec)}
+        models = {"autoencoder": self.autoencoder, "diffraction_to_obj": self.diffraction_to_obj}
+        return write_archive(Path(folder) / ARCHIVE_NAME, models, params, self.intensity_scale)
+
+
+def load_model(path: PathLike) -> TrainedModel:
+    """Open a model folder (holding ``wts.h5.zip``) or the archive itself (any backend's, or the original's)."""
+    path = Path(path)
+    archive = path / ARCHIVE_NAME if path.is_dir() else path
+    models, params = read_archive(archive)
+    if "diffraction_to_obj" not in models or "autoencoder" not in models:
+        raise KeyError(f"{archive} lacks the 'autoencoder' or 'diffraction_to_obj' model (it has {list(models)})")
+    autoencoder = models["autoencoder"]
+    spec = spec_from_legacy_params(  # what the loaded model trains, whatever its parameters say
+        params,
+        intensity_scale=intensity_scale_of(autoencoder),
+        intensity_scale_trainable=bool(autoencoder.get_layer("intensity_scaler").log_scale.trainable),
+        probe_trainable=bool(probe_layer(autoencoder).probe_real.trainable),
+    )
+    return TrainedModel(spec, models["autoencoder"], models["diffraction_to_obj"], {}, dict(params))
+
+
+def train(scan: Scan, spec: ModelSpec, options: TrainOptions = TrainOptions()) -> TrainedModel:
+    """Train a model of ``spec`` on ``scan`` (checked first; nothing is trained on invalid data)."""
+    scan.validate(N=spec.N, gridsize=spec.gridsize)
+    grouped = group_scan(
+        scan,
+        gridsize=spec.gridsize,
+        n_groups=options.n_groups if options.n_groups is not None else len(scan),
+        K=options.neighbours,
+        seed=options.seed,
+    )
+    assert scan.probe is not None  # validate() passed with diffraction: the probe matches it
+    probe = normalize_probe(scan.probe, options.probe_scale)
+    x_scaled = grouped.X * np.float32(spec.intensity_scale)
+    positions = grouped.start_relative.astype(np.float32)
+    y_amplitude = None if grouped.truth is None else np.abs(grouped.truth).astype(np.float32)
+    logger.info("training on %d groups of %d (N=%d), %d epochs", len(grouped), spec.channels, spec.N, options.epochs)
+    if options.devices > 1:
+        from .parallel import train_models
+
+        autoencoder, diffraction_to_obj, history = train_models(
+            spec,
+            probe,
+            x_scaled,
+            positions,
+            epochs=options.epochs,
+            batch_size=options.batch_size,
+            devices=options.devices,
+            y_amplitude=y_amplitude,
+            validation_split=options.validation_split,
+            seed=options.seed or 0,
+            verbose=options.verbose,
+        )
+    else:
+        autoencoder, diffraction_to_obj = create_compiled_models(spec, probe=probe)
+        history = training.train(
+            autoencoder,
+            x_scaled,
+            positions,
+            epochs=options.epochs,
+            batch_size=options.batch_size,
+            y_amplitude=y_amplitude,
+            validation_split=options.validation_split,
+            verbose=options.verbose,
+            callbacks=options.callbacks,
+            seed=options.seed or 0,
+        )
+    params = {
+        "probe": probe,
+        "nphotons": float(scan.nphotons or DEFAULT_NPHOTONS),
+        "probe_scale": float(options.probe_scale),
+        "nepochs": int(options.epochs),
+        "batch_size": int(options.batch_size),
+        "n_groups": len(grouped),
+    }
+    return TrainedModel(
+        spec, autoencoder, diffraction_to_obj, {k: [float(v) for v in h] for k, h in history.items()}, params
+    )
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """A stitched object: ``image`` complex64 ``(H, W)``, from ``n_patterns`` patterns (``streamed`` or not)."""
+
+    image: np.ndarray
+    n_patterns: int
+    streamed: bool
+
+    @property
+    def amplitude(self) -> np.ndarray:
+        return np.abs(self.image)
+
+    @property
+    def phase(self) -> np.ndarray:
+        """Radians."""
+        return np.angle(self.image)
+
+
+def _neighbours_for(gridsize: int) -> int:
+    return max(7, gridsize**2 + 1)
+
+
+def reconstruct(
+    model: TrainedModel,
+    scan: Union[Scan, PathLike],
+    *,
+    M: int = 20,
+    batch_size: int = 64,
+    stream: str = "auto",
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    seed: int = 0,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> Reconstruction:
+    """Reconstruct the object of ``scan`` (a :class:`Scan` or an NPZ path) with ``model``.
+
+    Every scan point seeds one group of ``gridsize²`` neighbours (``K = max(7, gridsize² + 1)``, ``seed``);
+    the model predicts each group's object patch from ``X · s`` and the positions relative to the group centre,
+    and the central ``M x M`` pixels of the patches are averaged at the group centres.
+
+    Args:
+        stream: ``"on"`` reads, predicts and stitches ``chunk_bytes`` of patterns at a time (memory does not grow
+            with the scan), ``"off"`` works in memory, ``"auto"`` streams NPZ files whose ``diff3d`` is over
+            :data:`STREAM_AUTO_BYTES` and scans whose diffraction is rows on disk.
+    Raises:
+        ScanError (a ``ValueError``): invalid data, patterns of another size than the model's N.
+    """
+    if stream not in ("auto", "on", "off"):
+        raise ValueError(f"stream must be auto, on or off; got {stream!r}")
+    if isinstance(scan, Scan):
+        streamed = stream == "on" or (stream == "auto" and not isinstance(scan.diffraction, np.ndarray))
+        if streamed:
+            if isinstance(scan.diffraction, np.ndarray):
+                scan = scan.replace(diffraction=ArrayRows(scan.diffraction))
+            return _reconstruct_streaming(model, scan, M, batch_size, chunk_bytes, seed, progress)
+        return _reconstruct_in_memory(model, scan, M, batch_size, seed)
+    path = Path(scan)
+    streamed = stream == "on" or (stream == "auto" and diffraction_bytes(path) > STREAM_AUTO_BYTES)
+    if not streamed:
+        return _reconstruct_in_memory(model, read_scan(path), M, batch_size, seed)
+    header = read_scan(path, load_diffraction=False)
+    with open_diffraction(path) as rows:
+        return _reconstruct_streaming(
+            model, header.replace(diffraction=rows), M, batch_size, chunk_bytes, seed, progress
+        )
+
+
+def _reconstruct_in_memory(model: TrainedModel, scan: Scan, M: int, batch_size: int, seed: int) -> Reconstruction:
+    spec = model.spec
+    scan.validate(N=spec.N, gridsize=spec.gridsize)
+    grouped = group_scan(scan, gridsize=spec.gridsize, K=_neighbours_for(spec.gridsize), seed=seed)
+    x = grouped.X * np.float32(model.intensity_scale)
+    patches = model.diffraction_to_obj.predict([x, grouped.groups.relative], batch_size=batch_size, verbose=0)
+    image = np.squeeze(np.asarray(reassemble_position(patches, grouped.groups.offsets, M=M)))
+    return Reconstruction(image.astype(np.complex64), len(scan), streamed=False)
+
+
+def _reconstruct_streaming(
+    model: TrainedModel,
+    scan: Scan,
+    M: int,
+    batch_size: int,
+    chunk_bytes: int,
+    seed: int,
+    progress: Optional[Callable[[int, int], None]],
+) -> Reconstruction:
+    spec = model.spec
+    scan.validate(N=spec.N, gridsize=spec.gridsize)
+    groups = group_neighbours(
+        scan.x, scan.y, gridsize=spec.gridsize, n_groups=len(scan), K=_neighbours_for(spec.gridsize), seed=seed
+    )
+    assert isinstance(scan.diffraction, ArrayRows)
+    image = reconstruct_streaming(
+        lambda x, offsets: model.diffraction_to_obj.predict_on_batch([x, offsets]),
+        scan.diffraction,
+        groups.indices,
+        groups.offsets,
+        groups.relative,
+        intensity_scale=model.intensity_scale,
+        M=M,
+        chunk_bytes=chunk_bytes,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    return Reconstruction(np.squeeze(image).astype(np.complex64), len(scan), streamed=True)
