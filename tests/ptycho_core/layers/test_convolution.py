@@ -10,6 +10,7 @@ from scipy.signal import correlate
 
 from ptycho_core.layers import SameConv2D
 from ptycho_testing.grad import check_directional
+from ptycho_testing.layer_case import run_layer_test
 
 
 def _reference(x, kernel, bias):
@@ -76,6 +77,20 @@ def test_one_training_step_updates_the_weights_as_keras_conv2d_does():
     for ours, theirs in zip(*updated, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
     assert np.abs(updated[0][0] - kernel).max() > 1e-3  # the step moved the weights
+
+
+def test_layer_config_save_and_training(tmp_path):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+    run_layer_test(
+        SameConv2D,
+        dict(filters=4, kernel_size=(3, 3), padding="same", activation="relu", name="conv2d_3"),
+        x,
+        expected_output_shape=(2, 8, 8, 4),
+        expected_output_dtype="float32",
+        expected_num_trainable_weights=2,
+        tmp_path=tmp_path,
+    )
 
 
 def test_config_round_trip_keeps_the_class():

@@ -1,6 +1,11 @@
-"""Every layer: call, config round trip under its original registered name, save/reload in a model."""
+"""Every layer: NumPy reference, and :func:`ptycho_testing.layer_case.run_layer_test` (functional model, config
+round trip under its original registered name, save/reload, one training step)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict
 
 import keras
 import numpy as np
@@ -9,7 +14,8 @@ import pytest
 from ptycho_core import layers as L
 from ptycho_core.physics import default_probe, normalize_probe
 from ptycho_testing import reference as ref
-from ptycho_testing.arrays import assert_close, to_numpy
+from ptycho_testing.arrays import assert_close
+from ptycho_testing.layer_case import run_layer_test
 
 RNG = np.random.default_rng(3)
 
@@ -23,152 +29,191 @@ def _offsets(b, c):
     return off - off.mean(axis=3, keepdims=True)
 
 
-# (layer factory, symbolic input shapes and dtypes, concrete inputs, NumPy reference of output 0)
+C64, F32 = "complex64", "float32"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One layer: constructor arguments, inputs, the expected outputs and a NumPy reference of one output."""
+
+    cls: type
+    kwargs: Dict[str, Any]
+    data: Callable[[], Any]  # one array, or a list for a multi-input layer (IntensityScaler takes [x])
+    reference: Callable[..., np.ndarray]  # NumPy reference of output ``checked``, from the input arrays
+    shape: Any  # expected output shape, or a list of shapes (multi-output)
+    dtype: Any
+    trainable: int = 0
+    non_trainable: int = 0
+    checked: int = 0  # which output the reference describes
+
+
+PROBE = normalize_probe(default_probe(16), 4.0)
+
 CASES = {
-    "CombineComplexLayer": (
-        lambda: L.CombineComplexLayer(name="obj"),
-        [((16, 16, 4), "float32"), ((16, 16, 4), "float32")],
+    "CombineComplexLayer": Case(
+        L.CombineComplexLayer,
+        dict(name="obj"),
         lambda: [RNG.random((2, 16, 16, 4)).astype(np.float32), RNG.standard_normal((2, 16, 16, 4)).astype(np.float32)],
         lambda a, p: ref.combine_complex(a, p),
+        (2, 16, 16, 4),
+        C64,
     ),
-    "ActivationLayer": (
-        lambda: L.ActivationLayer("tanh", scale=np.pi, name="phi"),
-        [((8, 8, 1), "float32")],
-        lambda: [RNG.standard_normal((2, 8, 8, 1)).astype(np.float32)],
+    "ActivationLayer": Case(
+        L.ActivationLayer,
+        dict(activation_name="tanh", scale=np.pi, name="phi"),
+        lambda: RNG.standard_normal((2, 8, 8, 1)).astype(np.float32),
         lambda x: np.pi * np.tanh(x),
+        (2, 8, 8, 1),
+        F32,
     ),
-    "SquareLayer": (
-        lambda: L.SquareLayer(name="pred_intensity"),
-        [((8, 8, 4), "float32")],
-        lambda: [RNG.standard_normal((2, 8, 8, 4)).astype(np.float32)],
+    "SquareLayer": Case(
+        L.SquareLayer,
+        dict(name="pred_intensity"),
+        lambda: RNG.standard_normal((2, 8, 8, 4)).astype(np.float32),
         lambda x: x**2,
+        (2, 8, 8, 4),
+        F32,
     ),
-    "ReassemblePatchesLayer": (
-        lambda: L.ReassemblePatchesLayer(padded_size=30, N=16, gridsize=2),
-        [((16, 16, 4), "complex64"), ((1, 2, 4), "float32")],
+    "ReassemblePatchesLayer": Case(
+        L.ReassemblePatchesLayer,
+        dict(padded_size=30, N=16, gridsize=2),
         lambda: [_cplx(2, 16, 16, 4), _offsets(2, 4)],
         lambda z, o: ref.reassemble_layer(z, o, 30),
+        (2, 30, 30, 1),
+        C64,
     ),
-    "PadReconstructionLayer": (
-        lambda: L.PadReconstructionLayer(padded_size=26),
-        [((16, 16, 1), "complex64")],
-        lambda: [_cplx(2, 16, 16, 1)],
+    "PadReconstructionLayer": Case(
+        L.PadReconstructionLayer,
+        dict(padded_size=26),
+        lambda: _cplx(2, 16, 16, 1),
         lambda z: ref.pad_to(z, 26),
+        (2, 26, 26, 1),
+        C64,
     ),
-    "TrimReconstructionLayer": (
-        lambda: L.TrimReconstructionLayer(output_size=16),
-        [((26, 26, 1), "complex64")],
-        lambda: [_cplx(2, 26, 26, 1)],
+    "TrimReconstructionLayer": Case(
+        L.TrimReconstructionLayer,
+        dict(output_size=16),
+        lambda: _cplx(2, 26, 26, 1),
         lambda z: ref.trim(z, 16),
+        (2, 16, 16, 1),
+        C64,
     ),
-    "ExtractPatchesPositionLayer": (
-        lambda: L.ExtractPatchesPositionLayer(jitter=0.0, N=16, gridsize=2),
-        [((30, 30, 1), "complex64"), ((1, 2, 4), "float32")],
+    "ExtractPatchesPositionLayer": Case(
+        L.ExtractPatchesPositionLayer,
+        dict(jitter=0.0, N=16, gridsize=2),
         lambda: [_cplx(2, 30, 30, 1), _offsets(2, 4)],
         lambda z, o: ref.extract(z, o, 16),
+        (8, 16, 16, 1),
+        C64,
     ),
-    "FlatToChannelLayer": (
-        lambda: L.FlatToChannelLayer(N=8, gridsize=2),
-        [((8, 8, 1), "float32")],
-        lambda: [RNG.standard_normal((8, 8, 8, 1)).astype(np.float32)],
+    "FlatToChannelLayer": Case(
+        L.FlatToChannelLayer,
+        dict(N=8, gridsize=2),
+        lambda: RNG.standard_normal((8, 8, 8, 1)).astype(np.float32),
         lambda x: ref.flat_to_channel(x, 4),
+        (2, 8, 8, 4),
+        F32,
     ),
-    "PadAndDiffractLayer": (
-        lambda: L.PadAndDiffractLayer(h=16, w=16, pad=False, name="pred_amplitude"),
-        [((16, 16, 1), "complex64")],
-        lambda: [_cplx(3, 16, 16, 1)],
+    "PadAndDiffractLayer": Case(  # returns (padded field, amplitude): the reference is the amplitude
+        L.PadAndDiffractLayer,
+        dict(h=16, w=16, pad=False, name="pred_amplitude"),
+        lambda: _cplx(3, 16, 16, 1),
         lambda z: ref.pad_and_diffract(z),
+        [(3, 16, 16, 1), (3, 16, 16, 1)],
+        [C64, F32],
+        checked=1,
     ),
-    "IntensityScaler": (
-        lambda: L.IntensityScaler(log_scale=2.5),
-        [((8, 8, 1), "float32")],
+    "IntensityScaler": Case(
+        L.IntensityScaler,
+        dict(log_scale=2.5, log_scale_trainable=True),
         lambda: [RNG.random((2, 8, 8, 1)).astype(np.float32)],
         lambda x: x / np.exp(np.float32(2.5)),
+        (2, 8, 8, 1),
+        F32,
+        trainable=1,
     ),
-    "IntensityScaler_inv": (
-        lambda: L.IntensityScaler_inv(log_scale=2.5),
-        [((8, 8, 1), "float32")],
+    "IntensityScaler_inv": Case(
+        L.IntensityScaler_inv,
+        dict(log_scale=2.5),
         lambda: [RNG.random((2, 8, 8, 1)).astype(np.float32)],
         lambda x: np.exp(np.float32(2.5)) * x,
+        (2, 8, 8, 1),
+        F32,
+        non_trainable=1,
     ),
-    "ScaleLayer": (
-        lambda: L.ScaleLayer(log_scale_init=1.5),
-        [((8, 8, 1), "float32")],
-        lambda: [RNG.random((2, 8, 8, 1)).astype(np.float32)],
+    "ScaleLayer": Case(
+        L.ScaleLayer,
+        dict(log_scale_init=1.5),
+        lambda: RNG.random((2, 8, 8, 1)).astype(np.float32),
         lambda x: x / np.exp(np.float32(1.5)),
+        (2, 8, 8, 1),
+        F32,
+        trainable=1,
     ),
-    "InvScaleLayer": (
-        lambda: L.InvScaleLayer(log_scale_init=1.5),
-        [((8, 8, 1), "float32")],
-        lambda: [RNG.random((2, 8, 8, 1)).astype(np.float32)],
+    "InvScaleLayer": Case(
+        L.InvScaleLayer,
+        dict(log_scale_init=1.5),
+        lambda: RNG.random((2, 8, 8, 1)).astype(np.float32),
         lambda x: x * np.exp(np.float32(1.5)),
+        (2, 8, 8, 1),
+        F32,
+        trainable=1,
     ),
-    "CenterMaskLayer": (
-        lambda: L.CenterMaskLayer(N=16, c=1, kind="border"),
-        [((16, 16, 1), "float32")],
-        lambda: [RNG.random((2, 16, 16, 1)).astype(np.float32)],
+    "CenterMaskLayer": Case(
+        L.CenterMaskLayer,
+        dict(N=16, c=1, kind="border"),
+        lambda: RNG.random((2, 16, 16, 1)).astype(np.float32),
         lambda x: np.broadcast_to(1 - ref.center_mask(16)[None], (2, 16, 16, 1)),
+        (2, 16, 16, 1),
+        F32,
     ),
-    "ProbeIllumination": (
-        lambda: L.ProbeIllumination(
+    "ProbeIllumination": Case(  # returns (exit wave, probe): the reference is the exit wave
+        L.ProbeIllumination,
+        dict(
             name="probe_illumination",
             N=16,
             probe_mask=True,
             smoothing_sigma=0.7,
-            initial_probe=normalize_probe(default_probe(16), 4.0),
+            initial_probe=PROBE,
+            probe_trainable=True,
         ),
-        [((16, 16, 1), "complex64")],
-        lambda: [_cplx(3, 16, 16, 1)],
-        lambda z: ref.illuminate(
-            z, normalize_probe(default_probe(16), 4.0), ref.probe_mask(16)[..., None].astype(np.float32), 0.7
-        ),
-    ),
-    "Translation": (
-        lambda: L.Translation(),
-        [((12, 12, 1), "float32"), ((2,), "float32")],
-        lambda: [RNG.standard_normal((3, 12, 12, 1)).astype(np.float32), RNG.uniform(-2, 2, (3, 2)).astype(np.float32)],
-        lambda x, t: ref.translate(x, t),
+        lambda: _cplx(3, 16, 16, 1),
+        lambda z: ref.illuminate(z, PROBE, ref.probe_mask(16)[..., None].astype(np.float32), 0.7),
+        [(3, 16, 16, 1), (1, 1, 16, 16, 1)],
+        [C64, C64],
+        trainable=2,
     ),
 }
 
 
-def _call(layer, inputs):
-    if len(inputs) == 1 and not isinstance(layer, (L.IntensityScaler, L.IntensityScaler_inv)):
-        return layer(inputs[0])
-    return layer(inputs if len(inputs) > 1 else [inputs[0]])
-
-
-SECOND_OUTPUT = {"PadAndDiffractLayer"}  # returns (padded field, amplitude): check the amplitude
-
-
-def _pick(name, out):
-    if isinstance(out, (list, tuple)):
-        return out[1] if name in SECOND_OUTPUT else out[0]
-    return out
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_layer_call_config_and_save_reload(name, tmp_path):
-    make, specs, data, reference = CASES[name]
-    layer = make()
-    assert keras.saving.get_registered_name(type(layer)) == f"ptycho>{name}"
-    inputs = data()
-    out = to_numpy(_pick(name, _call(layer, inputs)))
-    assert_close(out, np.asarray(reference(*inputs)), 1e-6, name)
+def test_layer_call_reference_config_save_and_training(name, tmp_path):
+    case = CASES[name]
+    inputs = case.data()
+    outputs = run_layer_test(
+        case.cls,
+        case.kwargs,
+        inputs,
+        expected_output_shape=case.shape,
+        expected_output_dtype=case.dtype,
+        expected_num_trainable_weights=case.trainable,
+        expected_num_non_trainable_weights=case.non_trainable,
+        tmp_path=tmp_path,
+    )
+    arrays = inputs if isinstance(inputs, list) else [inputs]
+    assert_close(outputs[case.checked], np.asarray(case.reference(*arrays)), 1e-6, name)
 
-    config = layer.get_config()
-    clone = type(layer).from_config(config)
-    assert clone.get_config() == config
 
-    symbolic = [keras.Input(shape=s, dtype=d) for s, d in specs]
-    model = keras.Model(symbolic, _pick(name, _call(make(), symbolic)))
-    model.set_weights([np.asarray(w) for w in layer.get_weights()] or model.get_weights())
-    before = to_numpy(model(inputs))
-    path = tmp_path / f"{name}.keras"
-    model.save(path)
-    reloaded = keras.saving.load_model(path)
-    after = to_numpy(reloaded(inputs))
-    np.testing.assert_array_equal(after, before)
+def test_every_exported_layer_class_has_a_layer_test():
+    """Each layer class in ``ptycho_core.layers`` runs :func:`run_layer_test` here or in its own test module."""
+    own_module = {"SameConv2D": "test_convolution.py", "Translation": "test_translation_layer.py"}
+    classes = {n: getattr(L, n) for n in L.__all__}
+    exported = {n for n, c in classes.items() if isinstance(c, type) and issubclass(c, keras.layers.Layer)}
+    assert exported == set(CASES) | set(own_module)
+    here = Path(__file__).parent
+    for cls_name, module in own_module.items():
+        text = (here / module).read_text()
+        assert "run_layer_test(" in text and f"{cls_name}," in text, f"{module} has no run_layer_test of {cls_name}"
 
 
 def test_probe_and_log_scale_are_real_saved_weights():

@@ -1,11 +1,29 @@
-"""Translation layer: same numbers as the function, serialisable under the original name, jitter."""
+"""Translation layer: same numbers as the function and the NumPy reference, the shared layer test, jitter."""
 
 import keras
 import numpy as np
 
 from ptycho_core.layers import Translation
 from ptycho_core.physics import translate
-from ptycho_testing.arrays import to_numpy
+from ptycho_testing import reference as ref
+from ptycho_testing.arrays import assert_close, to_numpy
+from ptycho_testing.layer_case import run_layer_test
+
+
+def test_layer_reference_config_save_and_training(tmp_path):
+    rng = np.random.default_rng(3)
+    images = rng.standard_normal((3, 12, 12, 1)).astype(np.float32)
+    t = rng.uniform(-2, 2, (3, 2)).astype(np.float32)
+    (out,) = run_layer_test(
+        Translation,
+        dict(jitter_stddev=0.0, seed=5, name="shift"),
+        [images, t],
+        expected_output_shape=(3, 12, 12, 1),
+        expected_output_dtype="float32",
+        expected_num_trainable_weights=0,
+        tmp_path=tmp_path,
+    )
+    assert_close(out, ref.translate(images, t), 1e-6, "Translation")
 
 
 def test_call_equals_function_and_config_round_trips():
