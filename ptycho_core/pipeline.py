@@ -48,6 +48,7 @@ __all__ = [
     "STREAM_AUTO_BYTES",
     "TrainOptions",
     "TrainedModel",
+    "fit",
     "load_model",
     "reconstruct",
     "spec_for",
@@ -87,6 +88,7 @@ class TrainOptions:
         devices: data-parallel training on this many devices.
         verbose: Keras' progress output (0 silent, 1 bar, 2 one line per epoch).
         callbacks: extra Keras callbacks.
+        streaming_threshold: above this many groups, batches are built on the fly (no validation split).
     """
 
     epochs: int = 50
@@ -99,6 +101,7 @@ class TrainOptions:
     devices: int = 1
     verbose: int = 1
     callbacks: tuple = ()
+    streaming_threshold: int = training.STREAMING_THRESHOLD
 
     def replace(self, **changes: Any) -> TrainOptions:
         return dataclasses.replace(self, **changes)
@@ -171,10 +174,40 @@ def train(scan: Scan, spec: ModelSpec, options: TrainOptions = TrainOptions()) -
     positions = grouped.start_relative.astype(np.float32)
     y_amplitude = None if grouped.truth is None else np.abs(grouped.truth).astype(np.float32)
     logger.info("training on %d groups of %d (N=%d), %d epochs", len(grouped), spec.channels, spec.N, options.epochs)
+    autoencoder, diffraction_to_obj = create_compiled_models(spec, probe=probe)
+    history = fit(autoencoder, spec, x_scaled, positions, options, y_amplitude=y_amplitude, probe=probe)
+    params = {
+        "probe": probe,
+        "nphotons": float(scan.nphotons or DEFAULT_NPHOTONS),
+        "probe_scale": float(options.probe_scale),
+        "nepochs": int(options.epochs),
+        "batch_size": int(options.batch_size),
+        "n_groups": len(grouped),
+    }
+    return TrainedModel(spec, autoencoder, diffraction_to_obj, history, params)
+
+
+def fit(
+    autoencoder: keras.Model,
+    spec: ModelSpec,
+    x_scaled: np.ndarray,
+    positions: np.ndarray,
+    options: TrainOptions,
+    *,
+    y_amplitude: Optional[np.ndarray] = None,
+    probe: Optional[np.ndarray] = None,
+) -> Dict[str, List[float]]:
+    """Fit a compiled ``autoencoder`` of ``spec`` on model-ready arrays; returns the per-epoch history.
+
+    The step under :func:`train` (and under the ``ptycho`` face's ``model.train``): ``x_scaled (n, N, N, C)``
+    float32 ``X·s``, ``positions (n, 1, 2, C)``, optional ground-truth amplitudes. With ``options.devices > 1``
+    a copy of the model (``spec``, ``probe``) is trained data parallel from ``autoencoder``'s weights, which then
+    receive the trained ones.
+    """
     if options.devices > 1:
         from .parallel import train_models
 
-        autoencoder, diffraction_to_obj, history = train_models(
+        trained, _, history = train_models(
             spec,
             probe,
             x_scaled,
@@ -186,9 +219,10 @@ def train(scan: Scan, spec: ModelSpec, options: TrainOptions = TrainOptions()) -
             validation_split=options.validation_split,
             seed=options.seed or 0,
             verbose=options.verbose,
+            initial_weights=autoencoder.get_weights(),
         )
+        autoencoder.set_weights(trained.get_weights())
     else:
-        autoencoder, diffraction_to_obj = create_compiled_models(spec, probe=probe)
         history = training.train(
             autoencoder,
             x_scaled,
@@ -198,20 +232,11 @@ def train(scan: Scan, spec: ModelSpec, options: TrainOptions = TrainOptions()) -
             y_amplitude=y_amplitude,
             validation_split=options.validation_split,
             verbose=options.verbose,
+            streaming_threshold=options.streaming_threshold,
             callbacks=options.callbacks,
             seed=options.seed or 0,
         )
-    params = {
-        "probe": probe,
-        "nphotons": float(scan.nphotons or DEFAULT_NPHOTONS),
-        "probe_scale": float(options.probe_scale),
-        "nepochs": int(options.epochs),
-        "batch_size": int(options.batch_size),
-        "n_groups": len(grouped),
-    }
-    return TrainedModel(
-        spec, autoencoder, diffraction_to_obj, {k: [float(v) for v in h] for k, h in history.items()}, params
-    )
+    return {key: [float(v) for v in values] for key, values in history.items()}
 
 
 @dataclass(frozen=True)

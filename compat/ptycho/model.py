@@ -32,7 +32,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ptycho_core import factory, parallel, training
+from ptycho_core import factory, pipeline, training
 from ptycho_core.layers import (  # noqa: F401  (the original exposes these classes here)
     ActivationLayer,
     IntensityScaler,
@@ -196,40 +196,31 @@ def train(
 ) -> _History:
     """Fit ``model_instance`` (default: the ``autoencoder`` singleton) on a ``PtychoDataContainer``.
 
-    Streaming is used above 10,000 samples unless ``use_streaming`` says otherwise. With ``cfg['n_devices'] > 1``
-    (``TrainingConfig.n_devices``) the training is data parallel (:mod:`ptycho_core.parallel`, in memory).
+    The engine's :func:`ptycho_core.pipeline.fit` with ``cfg['batch_size']``: streaming above 10,000 samples
+    unless ``use_streaming`` says otherwise; with ``cfg['n_devices'] > 1`` (``TrainingConfig.n_devices``) data
+    parallel (:mod:`ptycho_core.parallel`, in memory).
     """
     model_instance = model_instance if model_instance is not None else __getattr__("autoencoder")
     x_scaled, coords = prepare_inputs(trainset)
     threshold = training.STREAMING_THRESHOLD
     if use_streaming is not None:
         threshold = -1 if use_streaming else max(threshold, len(x_scaled))
-    n_devices = int(p.cfg.get("n_devices", 1) or 1)
-    if n_devices > 1:  # data parallel: train a copy on the devices, then take its weights
-        spec = spec_from_cfg(N=int(np.shape(x_scaled)[1]))
-        trained, _, history = parallel.train_models(
-            spec,
-            _initial_probe(spec.N),
-            x_scaled,
-            coords,
-            epochs=int(epochs),
-            batch_size=int(p.get("batch_size")),
-            devices=n_devices,
-            y_amplitude=np.asarray(trainset.Y_I),
-            verbose=1,
-            initial_weights=model_instance.get_weights(),
-        )
-        model_instance.set_weights(trained.get_weights())
-        return _History(history)
-    history = training.train(
-        model_instance,
-        x_scaled,
-        coords,
+    options = pipeline.TrainOptions(
         epochs=int(epochs),
         batch_size=int(p.get("batch_size")),
-        y_amplitude=np.asarray(trainset.Y_I),
+        devices=int(p.cfg.get("n_devices", 1) or 1),
         verbose=1,
         streaming_threshold=threshold,
+    )
+    spec = spec_from_cfg(N=int(np.shape(x_scaled)[1]))
+    history = pipeline.fit(
+        model_instance,
+        spec,
+        x_scaled,
+        coords,
+        options,
+        y_amplitude=np.asarray(trainset.Y_I),
+        probe=_initial_probe(spec.N) if options.devices > 1 else None,
     )
     return _History(history)
 

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import ptycho.model as model
+import ptycho_core.parallel
 from ptycho import params
 from ptycho.config.config import ModelConfig, TrainingConfig, update_legacy_dict
 from ptycho.probe import set_probe_guess
@@ -179,7 +180,7 @@ def test_data_parallel_training_gets_a_spec_with_a_fixed_probe_and_scale(monkeyp
         seen["spec"] = spec
         return autoencoder, None, {"loss": [0.0]}
 
-    monkeypatch.setattr(model.parallel, "train_models", fake_train_models)
+    monkeypatch.setattr(ptycho_core.parallel, "train_models", fake_train_models)
     trainset = types.SimpleNamespace(
         X=np.zeros((4, 64, 64, 1), np.float32), coords=np.zeros((4, 1, 2, 1), np.float32), Y_I=np.ones((4, 64, 64, 1))
     )
