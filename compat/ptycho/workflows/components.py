@@ -14,41 +14,28 @@ Deliberate differences from the original:
 * ``save_outputs`` writes each file atomically and keeps an existing file of the same name as a numbered backup
   (``reconstructed_amplitude.~1~.png``) instead of overwriting it; it also writes the amplitude and phase arrays
   (``.npy``) beside the PNGs. It never deletes anything.
-* ``parse_arguments`` leaves options that were not given at ``None``, so values from a YAML file are not
-  overridden by CLI defaults (the original's defaults silently won over the YAML file).
 * ``load_data`` does not write ``./tmp/subsample_seed*_indices.txt``: the indices are on the returned
   ``RawData`` (``sample_indices``) — writing into the current directory was a side effect users did not ask for.
-* ``load_inference_bundle`` also opens a folder that holds an *unpacked* ``wts.h5.zip`` (its ``manifest.dill``,
-  ``manifest.json`` and per-model folders) when there is no ``wts.h5.zip`` in it: the files are packed again
-  into a temporary archive, which is read with the usual checks. Ptychodus 1.7.0 needs this: after training,
-  its "save model" copies ``wts.h5.zip`` itself to the chosen ``<name>.zip``, and opening ``<name>.zip`` unpacks
-  it into a temporary folder and loads that folder (the original raised ``FileNotFoundError`` there, so the
-  application could not reopen a model it had saved).
+* ``load_inference_bundle`` (in :mod:`ptycho.workflows.bundles`) also opens an unpacked ``wts.h5.zip``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import math
 import os
-import tempfile
-import typing
-import zipfile
-from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import keras
 import numpy as np
 
 import ptycho.tf_helper  # noqa: F401  (binds ptycho.tf_helper; ``probe`` below binds ptycho.probe)
 from ptycho import loader, params, probe
-from ptycho.config.config import ModelConfig, TrainingConfig, load_yaml_config, update_legacy_dict
+from ptycho.config.config import TrainingConfig, load_yaml_config, update_legacy_dict
 from ptycho.loader import PtychoDataContainer
-from ptycho.model_manager import ModelManager
 from ptycho.raw_data import RawData
+from ptycho.workflows.bundles import DiffractionToObjectAdapter, load_inference_bundle
+from ptycho.workflows.configure import parse_arguments, setup_configuration, update_config_from_dict
 from ptycho_core.images import save_npy, save_png
 
 logger = logging.getLogger(__name__)
@@ -68,180 +55,6 @@ __all__ = [
     "run_cdi_example",
     "save_outputs",
 ]
-
-
-class DiffractionToObjectAdapter(keras.Model):
-    """The inference model returned by :func:`load_inference_bundle`.
-
-    It wraps the archive's ``diffraction_to_obj`` (inputs ``[X·s (B, N, N, C), local_offsets (B, 1, 2, C)]``,
-    output complex64 ``(B, N, N, 1)``) and, before each call or ``predict``, sets ``cfg['gridsize']`` to
-    ``sqrt(C)`` when the diffraction input has a square channel count ``C`` (bundles trained with grouped data
-    may be loaded while ``cfg`` still says ``gridsize = 1``). Unknown attributes are looked up on the wrapped model.
-    """
-
-    def __init__(self, base_model: keras.Model) -> None:
-        super().__init__(name=getattr(base_model, "name", "diffraction_to_obj"))
-        self._model = base_model
-        self.built = True  # the wrapped model is built; its weights are this model's weights
-
-    @staticmethod
-    def _channel_count(diffraction: Any) -> Optional[int]:
-        shape = getattr(diffraction, "shape", None)
-        if shape is not None and len(shape) > 0 and shape[-1] not in (None, -1):
-            return int(shape[-1])
-        try:
-            array = np.asarray(diffraction)
-        except Exception:
-            return None
-        return int(array.shape[-1]) if array.ndim >= 1 and array.size else None
-
-    def _sync_gridsize(self, inputs: Any) -> None:
-        if inputs is None:
-            return
-        diffraction = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-        channels = self._channel_count(diffraction)
-        if not channels or channels <= 0:
-            return
-        gridsize = int(round(math.sqrt(channels)))
-        if gridsize * gridsize == channels and params.cfg.get("gridsize") != gridsize:
-            params.cfg["gridsize"] = gridsize
-
-    def call(self, inputs: Any, training: bool = False, **kwargs: Any) -> Any:
-        self._sync_gridsize(inputs)
-        return self._model(inputs, training=training, **kwargs)
-
-    def predict(self, *args: Any, **kwargs: Any) -> Any:
-        self._sync_gridsize(args[0] if args else kwargs.get("x"))
-        return self._model.predict(*args, **kwargs)
-
-    def __getattr__(self, item: str) -> Any:
-        if item.startswith("__"):
-            raise AttributeError(item)
-        try:
-            return super().__getattr__(item)  # torch.nn.Module's registry (holds ``_model``) on the torch backend
-        except AttributeError:
-            if item == "_model":
-                raise
-        wrapped = self.__dict__.get("_model")
-        if wrapped is None:
-            wrapped = self.__dict__.get("_modules", {}).get("_model")
-        if wrapped is None:
-            raise AttributeError(item)
-        return getattr(wrapped, item)
-
-
-def load_inference_bundle(model_dir: Union[str, Path]) -> Tuple[DiffractionToObjectAdapter, Dict[str, Any]]:
-    """Load ``model_dir/wts.h5.zip`` for inference; returns ``(model, copy of params.cfg)``.
-
-    A folder without ``wts.h5.zip`` that holds the files of an unpacked one (``manifest.dill`` at its top, as
-    Ptychodus 1.7.0 leaves it when it opens a saved ``<name>.zip``) is loaded from those files.
-
-    ``params.cfg`` is overwritten with the archive's parameters (``N``, ``gridsize``, ``intensity_scale``,
-    ``probe``, ...), as in the original.
-
-    Raises:
-        ValueError: ``model_dir`` does not exist or is not a directory.
-        FileNotFoundError: there is no ``wts.h5.zip`` in it (nor a complete unpacked one).
-        KeyError: the archive has no ``diffraction_to_obj`` model.
-    """
-    model_dir = Path(model_dir)
-    if not model_dir.exists():
-        raise ValueError(f"Model directory does not exist: {model_dir}")
-    if not model_dir.is_dir():
-        raise ValueError(f"Model path is not a directory: {model_dir} (pass the folder that holds wts.h5.zip)")
-    base = model_dir / "wts.h5"
-    archive = Path(f"{base}.zip")
-    if not archive.exists():
-        members = _unpacked_archive_members(model_dir)
-        if members is None:
-            raise FileNotFoundError(
-                f"Model archive not found at: {archive}. Expected 'wts.h5.zip' in {model_dir}; "
-                f"it is written by training (ptycho.model_manager.save or `ptychopinn train`)."
-            )
-        missing = [name for name in members if not (model_dir / name).is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"{model_dir} holds an unpacked wts.h5.zip but lacks {missing}; unpack the "
-                f"whole archive again, or pass the folder that holds wts.h5.zip itself"
-            )
-        logger.info("Loading model from %s: it holds an unpacked wts.h5.zip (%d files)", model_dir, len(members))
-        with tempfile.TemporaryDirectory(prefix="ptychopinn-repacked-") as scratch:
-            repacked = Path(scratch) / "wts.h5"
-            with zipfile.ZipFile(f"{repacked}.zip", "w", zipfile.ZIP_DEFLATED) as out:
-                for name in members:
-                    out.write(model_dir / name, arcname=name)
-            return _load_bundle(repacked, model_dir)
-    logger.info("Loading model from: %s", model_dir)
-    return _load_bundle(base, model_dir)
-
-
-def _unpacked_archive_members(model_dir: Path) -> Optional[list]:
-    """Member names of a ``wts.h5.zip`` unpacked into ``model_dir`` (``manifest.dill`` at its top), else None.
-
-    With a ``manifest.json`` (archives written by this package) the members are the files it lists plus itself;
-    otherwise (the original's archives) every file below ``model_dir``.
-    """
-    if not (model_dir / "manifest.dill").is_file():
-        return None
-    listed = None
-    try:
-        listed = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8")).get("sha256")
-    except (OSError, ValueError, AttributeError):
-        listed = None
-    if isinstance(listed, dict):
-        names = sorted(str(name) for name in listed)
-        outside = [n for n in names if n.startswith(("/", "\\")) or ".." in n.replace("\\", "/").split("/")]
-        if outside:
-            raise ValueError(
-                f"{model_dir}/manifest.json lists members outside the folder {outside}: not an "
-                f"unpacked wts.h5.zip written by ptychopinn (corrupt or edited); save the model again"
-            )
-        return ["manifest.json"] + names
-    return sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file())
-
-
-def _load_bundle(base: Path, model_dir: Path) -> Tuple[DiffractionToObjectAdapter, Dict[str, Any]]:
-    archive = Path(f"{base}.zip")
-    try:
-        models = ModelManager.load_multiple_models(str(base))
-        if "diffraction_to_obj" not in models:
-            raise KeyError(
-                f"No 'diffraction_to_obj' model found in saved models archive {archive}. "
-                f"Available models: {list(models)}."
-            )
-        model = DiffractionToObjectAdapter(models["diffraction_to_obj"])
-        return model, params.cfg.copy()
-    except Exception as exc:
-        logger.error("Failed to load model from %s: %s", model_dir, exc)
-        raise
-
-
-def _config_defaults() -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    model_defaults = {f.name: f.default for f in fields(ModelConfig)}
-    training_defaults = {f.name: f.default for f in fields(TrainingConfig) if f.name != "model"}
-    return model_defaults, training_defaults
-
-
-def update_config_from_dict(config_updates: Dict[str, Any]) -> TrainingConfig:
-    """Build configs from the defaults plus ``config_updates`` and apply them to ``params.cfg`` (notebooks).
-
-    Unknown keys are logged and ignored. Returns the ``TrainingConfig`` (the original returned None).
-    """
-    model_defaults, training_defaults = _config_defaults()
-    model_args, training_args = {}, {}
-    for key, value in config_updates.items():
-        if key in model_defaults:
-            model_args[key] = value
-        elif key in training_defaults:
-            training_args[key] = value
-        else:
-            logger.warning("Configuration key %r is not a recognized parameter.", key)
-    if training_args.get("train_data_file") is None:
-        training_args["train_data_file"] = Path("dummy_path.npz")
-    config = TrainingConfig(model=ModelConfig(**model_args), **training_args)
-    update_legacy_dict(params.cfg, config)
-    logger.info("Configuration updated programmatically for interactive session.")
-    return config
 
 
 def load_data(
@@ -328,84 +141,6 @@ def load_data(
     raw.sample_indices = np.array(selected, copy=True)
     raw.subsample_seed = subsample_seed
     return raw
-
-
-def _optional_inner(annotation: Any) -> Any:
-    if typing.get_origin(annotation) is Union:
-        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return inner[0] if inner else str
-    return annotation
-
-
-def _add_field_argument(parser: argparse.ArgumentParser, name: str, annotation: Any, help_text: str) -> None:
-    annotation = _optional_inner(annotation)
-    if typing.get_origin(annotation) is typing.Literal:
-        parser.add_argument(
-            f"--{name}", type=str, choices=list(typing.get_args(annotation)), default=None, help=help_text
-        )
-    elif annotation is bool:
-        parser.add_argument(
-            f"--{name}",
-            type=lambda v: str(v).lower() in ("1", "true", "yes", "on"),
-            default=None,
-            metavar="{true,false}",
-            help=help_text,
-        )
-    elif annotation is Path:
-        parser.add_argument(f"--{name}", type=Path, default=None, help=help_text)
-    elif annotation in (int, float, str):
-        parser.add_argument(f"--{name}", type=annotation, default=None, help=help_text)
-    else:
-        parser.add_argument(f"--{name}", type=str, default=None, help=help_text)
-
-
-def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Command-line options for every ``TrainingConfig`` / ``ModelConfig`` field, plus ``--config`` (YAML) and
-    ``--do_stitching``. Options not given stay ``None`` so YAML values are kept."""
-    parser = argparse.ArgumentParser(description="PtychoPINN training (non-grid CDI)")
-    parser.add_argument("--config", type=str, help="Path to YAML configuration file")
-    parser.add_argument(
-        "--do_stitching",
-        action="store_true",
-        default=False,
-        help="Perform image stitching after training (default: False)",
-    )
-    model_hints = typing.get_type_hints(ModelConfig)
-    for field in fields(ModelConfig):
-        _add_field_argument(parser, field.name, model_hints[field.name], f"Model parameter (default {field.default!r})")
-    training_hints = typing.get_type_hints(TrainingConfig)
-    for field in fields(TrainingConfig):
-        if field.name != "model":
-            default = None if field.default is MISSING else field.default
-            _add_field_argument(
-                parser, field.name, training_hints[field.name], f"Training parameter (default {default!r})"
-            )
-    return parser.parse_args(argv)
-
-
-def setup_configuration(args: argparse.Namespace, yaml_path: Optional[Union[str, Path]]) -> TrainingConfig:
-    """Merge defaults, a YAML file and CLI arguments (CLI wins where given) into a ``TrainingConfig``.
-
-    ``params.cfg`` is updated from it and then sealed, as in the original.
-    """
-    params.unseal()
-    merged: Dict[str, Any] = dict(load_yaml_config(yaml_path) or {}) if yaml_path else {}
-    for key, value in vars(args).items():
-        if value is not None:
-            merged[key] = value
-    for key in ("train_data_file", "test_data_file", "output_dir"):
-        if merged.get(key) is not None:
-            merged[key] = Path(merged[key])
-    model_defaults, training_defaults = _config_defaults()
-    model_args = {k: v for k, v in merged.items() if k in model_defaults}
-    if isinstance(merged.get("model"), dict):
-        model_args.update({k: v for k, v in merged["model"].items() if k in model_defaults})
-    training_args = {k: v for k, v in merged.items() if k in training_defaults}
-    config = TrainingConfig(model=ModelConfig(**model_args), **training_args)
-    update_legacy_dict(params.cfg, config)
-    params.seal()
-    logger.info("Configuration setup complete: %s", config)
-    return config
 
 
 def load_and_prepare_data(data_file_path: Union[str, Path]) -> Any:
