@@ -17,17 +17,16 @@ Deliberate deviations from the original:
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Optional
 
 import numpy as np
 
+from ptycho_core.data.scan import as_probe_2d
 from ptycho_core.physics import probe as _core_probe
 
 from . import params
 from ._host import HostArray, host, to_numpy
 
-logger = logging.getLogger(__name__)
 _p = params  # the params module, also when a function argument is named ``params``
 
 __all__ = [
@@ -127,23 +126,11 @@ def set_probe(probe: Any) -> None:
 
 
 def _probe_from_guess(probe_guess: Any) -> np.ndarray:
+    """``(N, N, 1)`` from ``(N, N)``, ``(N, N, 1)`` or a mode stack (``ptycho_core.data.scan.as_probe_2d``)."""
     arr = to_numpy(probe_guess)
     if arr.ndim not in (2, 3):
         raise ValueError(f"probe_guess must have 2 or 3 dimensions; got shape {arr.shape}")
-    if arr.ndim == 2:
-        return arr[..., None]
-    if arr.shape[-1] == 1 and arr.shape[0] == arr.shape[1]:
-        return arr
-    if arr.shape[0] >= 1 and arr.shape[1] == arr.shape[2]:  # Ptychodus mode stack (modes, H, W)
-        if arr.shape[0] > 1:
-            logger.warning(
-                "probe_guess is a stack of %d probe modes %s; using mode 0 and ignoring the other %d",
-                arr.shape[0],
-                arr.shape,
-                arr.shape[0] - 1,
-            )
-        return arr[0][..., None]
-    raise ValueError(f"probe_guess must be (N, N), (N, N, 1) or a mode stack (modes, N, N); got {arr.shape}")
+    return as_probe_2d(arr, "probe_guess")[..., None]
 
 
 def set_probe_guess(X_train: Optional[Any] = None, probe_guess: Optional[Any] = None) -> HostArray:

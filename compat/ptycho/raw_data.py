@@ -24,7 +24,7 @@ import numpy as np
 
 from ptycho_core import physics as core
 from ptycho_core.data import Scan, ScanError, group_scan, read_scan, write_scan
-from ptycho_core.data.grouping import _kdtree, group_coordinates, group_neighbours, relative_coordinates
+from ptycho_core.data.grouping import group_coordinates, group_neighbours, nearest_neighbours, relative_coordinates
 from ptycho_core.data.patches import object_patches_at
 from ptycho_core.data.scan import as_probe_2d
 
@@ -372,9 +372,7 @@ def get_relative_coords(coords_nn) -> Tuple[np.ndarray, np.ndarray]:
 
 def get_neighbor_indices(xcoords, ycoords, K=3) -> np.ndarray:
     """``(M, K+1)`` indices of each point's ``K + 1`` nearest points (itself included, usually first)."""
-    points = np.column_stack((np.asarray(xcoords), np.asarray(ycoords)))
-    _, nn_indices = _kdtree(points).query(points, k=K + 1)
-    return nn_indices
+    return nearest_neighbours(xcoords, ycoords, K)
 
 
 def normalize_data(dset: dict, N: int) -> np.ndarray:

@@ -30,7 +30,14 @@ from ..types import ArrayLike
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Groups", "group_neighbours", "group_coordinates", "relative_coordinates", "LOCAL_OFFSET_SIGN"]
+__all__ = [
+    "Groups",
+    "group_neighbours",
+    "group_coordinates",
+    "nearest_neighbours",
+    "relative_coordinates",
+    "LOCAL_OFFSET_SIGN",
+]
 
 #: ``relative = LOCAL_OFFSET_SIGN · (coords - centre)``
 LOCAL_OFFSET_SIGN = -1
@@ -78,6 +85,13 @@ def _kdtree(points: np.ndarray) -> Any:
             "install it with `pip install scipy` (gridsize=1 needs no neighbour search)"
         ) from exc
     return cKDTree(points)
+
+
+def nearest_neighbours(x: ArrayLike, y: ArrayLike, K: int) -> np.ndarray:
+    """``(M, K + 1)`` indices of each point's ``K + 1`` nearest points (itself included, usually first)."""
+    points = np.column_stack((np.asarray(x), np.asarray(y)))
+    _, indices = _kdtree(points).query(points, k=K + 1)
+    return indices
 
 
 def group_coordinates(x: ArrayLike, y: ArrayLike, indices: np.ndarray) -> np.ndarray:

@@ -116,18 +116,18 @@ def test_set_probe_guess_with_given_probe_returns_unnormalised():
 def test_set_probe_guess_accepts_mode_stack_with_warning(caplog):
     params.cfg.update(N=64, probe_scale=4.0)
     modes = np.stack([ref.default_probe(64) * s for s in (1.0, 0.5, 0.25)]).astype(np.complex64)
-    with caplog.at_level(logging.WARNING, logger="ptycho.probe"):
+    with caplog.at_level(logging.WARNING, logger="ptycho_core.data.scan"):
         out = probe.set_probe_guess(None, modes)
     assert out.shape == (64, 64, 1)
     np.testing.assert_array_equal(np.asarray(out)[..., 0], modes[0])
-    warnings = [r for r in caplog.records if r.name == "ptycho.probe" and r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "ptycho_core.data.scan" and r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "mode" in warnings[0].getMessage() and "3" in warnings[0].getMessage()
     assert params.cfg["probe"].shape == (64, 64, 1)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="ptycho.probe"):
+    with caplog.at_level(logging.WARNING, logger="ptycho_core.data.scan"):
         single = probe.set_probe_guess(None, modes[:1])  # (1, N, N): nothing ignored, no warning
     np.testing.assert_array_equal(np.asarray(single)[..., 0], modes[0])
-    assert not [r for r in caplog.records if r.name == "ptycho.probe"]
+    assert not [r for r in caplog.records if r.name == "ptycho_core.data.scan"]
 
 
 @pytest.mark.parametrize("shape", [(64,), (1, 64, 64, 1), (2, 1, 64, 64)])
