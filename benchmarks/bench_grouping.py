@@ -123,8 +123,10 @@ def run_worker(backend: str, points: int, repeats: int, with_data: bool, out: Pa
             )
         records.append(Record(backend, measurement, mode, size, value, "s", m["samples"], 1, m["first"], extra))
 
-    groups = measure(lambda: raw._generate_groups_efficiently(nsamples=points, K=K, C=GRIDSIZE**2, seed=1), repeats)
-    record("groups", "KD-tree query + seeded per-seed draws", groups, None)
+    from ptycho_core.data import group_neighbours
+
+    groups = measure(lambda: group_neighbours(x, y, gridsize=GRIDSIZE, n_groups=points, K=K, seed=1), repeats)
+    record("groups", "group_neighbours: KD-tree query + seeded per-seed draws", groups, None)
     if with_data:
         data = measure(lambda: raw.generate_grouped_data(N, K=K, nsamples=points, gridsize=GRIDSIZE, seed=1), repeats)
         record("grouped data", "generate_grouped_data (groups, gathers, X_full)", data, REFERENCE.get(points))
