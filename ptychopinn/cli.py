@@ -22,7 +22,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 BACKENDS = ("torch", "tensorflow", "jax")
 _BACKEND_MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
@@ -204,43 +204,6 @@ def _report(quiet: bool):
     return lambda message: print(message, flush=True)
 
 
-def _info() -> Dict[str, Any]:
-    from importlib import metadata
-
-    import keras
-
-    versions = {}
-    for dist in ("ptychopinn", "keras", "numpy", "torch", "tensorflow", "tensorflow-cpu", "jax"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    backend = keras.backend.backend()
-    devices: List[str] = []
-    try:
-        if backend == "torch":
-            import torch
-
-            devices = ["cpu"] + [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
-        elif backend == "tensorflow":
-            import tensorflow as tf
-
-            devices = [d.name for d in tf.config.list_logical_devices()]
-        elif backend == "jax":
-            import jax
-
-            devices = [str(d) for d in jax.devices()]
-    except Exception as exc:
-        devices = [f"(could not list devices: {exc})"]
-    return {
-        "backend": backend,
-        "installed_backends": installed_backends(),
-        "devices": devices,
-        "versions": versions,
-        "python": sys.version.split()[0],
-    }
-
-
 def run(args: argparse.Namespace) -> int:
     """Execute a parsed command; returns the exit code."""
     from . import jobs
@@ -284,7 +247,9 @@ def run(args: argparse.Namespace) -> int:
 
         request_virtual_cpu_devices(args.devices)
     if command == "info":
-        print(json.dumps(_info(), indent=1))
+        from .info import info
+
+        print(json.dumps(info(installed_backends()), indent=1))
         return 0
     if command == "simulate":
         jobs.simulate(
