@@ -47,514 +47,81 @@ Measurements:
 ``predict``); ``auto`` resolves to False on torch and on CPU-only TF and to True on JAX. The resolved value is
 reported per measurement. Reference figures of the original TF implementation on the issue's machine kind are
 printed beside ours with the ratios; speed targets live here, never in unit tests.
+
+This module is the benchmark's command line and parent process (spawns one worker per backend, prints, writes
+the JSON). The parts: :mod:`benchmarks._model_config` (configurations, sizes, the original's figures, targets),
+:mod:`benchmarks._model_data` (simulated inputs), :mod:`benchmarks._model_cases` (the measurements),
+:mod:`benchmarks._model_worker` (the worker process) and :mod:`benchmarks._model_report` (table and summary
+lines).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import gc
-import json
 import os
-import resource
-import statistics
 import sys
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
-
-import numpy as np
+from typing import Optional, Sequence
 
 from ._common import (
-    RECORD_HEADER,
     RESULTS_DIR,
-    SEED,
-    Engine,
-    Record,
     add_common_arguments,
     check_common_arguments,
-    check_worker_backend,
     common_worker_args,
     default_repeats,
     load_average,
     machine_info,
-    make_engine,
     print_backend_lines,
-    record_cells,
-    render_table,
     report_failures,
     require_worker_env,
     selected_backends,
     spawn_worker,
-    throughput_record,
-    worker_progress,
     write_json,
 )
+from ._model_cases import conv_forward_flops
+from ._model_config import (
+    BACKWARD_FACTOR,
+    FULL,
+    QUICK,
+    REFERENCE_CONV_GFLOP,
+    REFERENCE_MATMUL_GFLOPS,
+    REFERENCE_PATTERNS_S,
+    TARGET_PREDICT_BEST,
+    TARGET_TRAIN_BEST,
+    TARGET_TRAIN_TORCH,
+    Sizes,
+    config_label,
+    format_configs,
+    parse_configs,
+)
+from ._model_data import benchmark_probe, synthetic_inputs
+from ._model_report import backend_lines, flop_check, format_table, target_lines
+from ._model_worker import run_worker
+
+__all__ = [
+    "DEFAULT_JSON",
+    "FULL",
+    "JIT_CHOICES",
+    "QUICK",
+    "Sizes",
+    "benchmark_probe",
+    "chosen_sizes",
+    "config_label",
+    "conv_forward_flops",
+    "format_configs",
+    "format_table",
+    "main",
+    "parse_args",
+    "parse_configs",
+    "run_parent",
+    "run_worker",
+    "synthetic_inputs",
+]
 
 DEFAULT_JSON = RESULTS_DIR / "model.json"
-
-#: Original PtychoPINN (TF) patterns/s on the issue's machine kind, keyed by (measurement, gridsize, batch).
-REFERENCE_PATTERNS_S: Dict[Tuple[str, int, int], float] = {
-    ("train", 1, 16): 9.25,
-    ("train", 2, 8): 36.7,
-    ("predict", 1, 16): 52.0,
-}
-#: The original's convolution GFLOP per pattern, keyed by (pass, gridsize): "fwd+bwd" or "fwd".
-REFERENCE_CONV_GFLOP: Dict[Tuple[str, int], float] = {("fwd+bwd", 1): 4.83, ("fwd+bwd", 2): 1.25, ("fwd", 1): 1.61}
-#: float32 matmul peak of the issue's machine kind (GFLOP/s).
-REFERENCE_MATMUL_GFLOPS = 140.0
-#: Issue targets, as speed-ups over the original.
-TARGET_TRAIN_BEST = 1.5
-TARGET_TRAIN_TORCH = 1.2
-TARGET_PREDICT_BEST = 1.3
-#: Forward + backward convolution FLOPs as a multiple of forward (input and weight gradients ≈ 2 × forward).
-BACKWARD_FACTOR = 3
-#: Simulated data: photons per pattern (sets the intensity scale, as ``ModelSpec``'s default) and probe_scale.
-NPHOTONS = 1e9
-PROBE_SCALE = 4.0
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
-
-
-#: One measured configuration: ``(gridsize, batch, N)``.
-Config = Tuple[int, int, int]
-DEFAULT_N = 64
-
-
-def config_label(gridsize: int, batch: int, n: int) -> str:
-    """Record size label: ``gs1 b16`` at the default ``N=64`` (the original's figures), else ``N128 gs1 b16``."""
-    return f"gs{gridsize} b{batch}" if n == DEFAULT_N else f"N{n} gs{gridsize} b{batch}"
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """Problem sizes of one run.
-
-    Attributes:
-        n_filters_scale: ``ModelSpec.n_filters_scale``.
-        train: ``(gridsize, batch, N)`` training configurations (``N`` the patch size).
-        train_steps: train steps per ``fit`` call.
-        predict: ``(gridsize, batch, N)`` inference configurations.
-        predict_batches: batches per ``predict`` call.
-        repeat_s: target duration of one repeat (seconds); calls per repeat follow from it (at least 1).
-        matmul: side of the square float32 matmul that measures the peak.
-    """
-
-    n_filters_scale: int = 2
-    train: Tuple[Config, ...] = ((1, 16, 64), (2, 16, 64), (2, 8, 64), (1, 16, 128), (2, 8, 128))
-    train_steps: int = 4
-    predict: Tuple[Config, ...] = ((1, 16, 64), (1, 64, 64), (1, 256, 64))
-    predict_batches: int = 2
-    repeat_s: float = 8.0
-    matmul: int = 2048
-
-
-FULL = Sizes()
-QUICK = Sizes(train=((2, 2, 64),), train_steps=1, predict=((1, 4, 64),), predict_batches=1, repeat_s=0.05, matmul=512)
-
-
-# --------------------------------------------------------------------------------------------- data (NumPy)
-
-
-def smooth_objects(rng: np.random.Generator, count: int, n: int) -> np.ndarray:
-    """Complex ``(count, n, n)`` objects: smooth random amplitude in [0.3, 1] and phase in [-1, 1] rad."""
-    k = np.fft.fftfreq(n)
-    lowpass = np.exp(-(k[:, None] ** 2 + k[None, :] ** 2) / (2 * 0.05**2))
-    fields = np.real(np.fft.ifft2(np.fft.fft2(rng.standard_normal((2, count, n, n))) * lowpass))
-    low = fields.min(axis=(2, 3), keepdims=True)
-    fields = (fields - low) / (fields.max(axis=(2, 3), keepdims=True) - low)
-    return ((0.3 + 0.7 * fields[0]) * np.exp(1j * (2 * fields[1] - 1))).astype(np.complex64)
-
-
-def benchmark_probe(n: int) -> np.ndarray:
-    """The default probe normalised as the original's ``set_probe`` does (probe_scale 4): complex64 ``(n, n, 1)``."""
-    from ptycho_core.physics import default_probe, normalize_probe
-
-    return normalize_probe(default_probe(n).astype(np.complex64), PROBE_SCALE)
-
-
-def synthetic_inputs(
-    rng: np.random.Generator, count: int, n: int, gridsize: int, probe: np.ndarray
-) -> Tuple[np.ndarray, np.ndarray]:
-    """Simulated model inputs: ``X·s`` float32 ``(count, n, n, C)`` and positions ``(count, 1, 2, C)``.
-
-    Each of the ``count·C`` patterns is the far-field amplitude of ``probe ×`` a smooth random object, normalised
-    to mean pattern energy ``(N/2)²`` (:func:`ptycho_core.physics.normalize_diffraction`), scaled by
-    ``s = intensity_scale(NPHOTONS, N)`` (the ``ModelSpec`` default) and given Poisson noise. Positions are
-    uniform in ``±2`` px. Data of this scale keep the Poisson NLL finite; arbitrary numbers can make it ``inf``
-    on the first step (``log 0``) and every later step NaN.
-    """
-    from ptycho_core.physics import intensity_scale, normalize_diffraction
-
-    c = gridsize**2
-    waves = smooth_objects(rng, count * c, n) * probe[None, :, :, 0]
-    amplitude = np.abs(np.fft.fftshift(np.fft.fft2(waves), axes=(1, 2))) / n
-    x, _ = normalize_diffraction(amplitude[..., None], n)
-    counts = rng.poisson((x[..., 0].astype(np.float64) * float(intensity_scale(NPHOTONS, n))) ** 2)
-    x_scaled = np.sqrt(counts).astype(np.float32).reshape(count, c, n, n).transpose(0, 2, 3, 1)
-    positions = rng.uniform(-2.0, 2.0, size=(count, 1, 2, c)).astype(np.float32)
-    return np.ascontiguousarray(x_scaled), positions
-
-
-# --------------------------------------------------------------------------------------------- memory
-
-
-def _rss_units_to_mib(value: int) -> float:
-    return value / 2**20 if sys.platform == "darwin" else value / 1024  # bytes on macOS, KiB on Linux
-
-
-def peak_rss_mib() -> float:
-    """``ru_maxrss`` of this process in MiB (since the last :func:`reset_peak_rss` where that worked)."""
-    return _rss_units_to_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-
-def reset_peak_rss() -> bool:
-    """Reset the peak RSS to the current RSS (Linux ``/proc/self/clear_refs``); False where impossible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-# -------------------------------------------------------------------------------------------- roofline
-
-
-def conv_forward_flops(model: Any) -> int:
-    """Forward FLOPs per sample of the model's ``Conv2D`` layers: ``Σ 2·H·W·kh·kw·Cin·Cout`` (output H×W)."""
-    import keras
-
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            kh, kw, cin, cout = (int(d) for d in layer.kernel.shape)
-            _, h, w, _ = layer.output.shape
-            total += 2 * int(h) * int(w) * kh * kw * cin * cout
-    return total
-
-
-def matmul_gflops(engine: Engine, n: int, repeats: int = 5) -> Dict[str, float]:
-    """Median GFLOP/s of an ``n × n`` float32 matmul in NumPy and in the backend (``keras.ops.matmul``)."""
-    from keras import ops
-
-    rng = np.random.default_rng(SEED)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    flops = 2.0 * n**3
-
-    def rate(fn) -> float:
-        fn()
-        samples = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - start)
-        return flops / statistics.median(samples) / 1e9
-
-    ta, tb = engine.tensor(a), engine.tensor(b)
-    return {"numpy": rate(lambda: a @ b), "backend": rate(lambda: engine.sync(ops.matmul(ta, tb)))}
-
-
-# ------------------------------------------------------------------------------------------- measurements
-
-
-def _fresh_session() -> None:
-    import keras
-
-    keras.backend.clear_session()
-    gc.collect()
-
-
-def _models(sizes: Sizes, gridsize: int, n: int, jit: Any):
-    """``(spec, probe, autoencoder, diffraction_to_obj)``: compiled with ``jit_compile=jit`` (also set for predict)."""
-    from ptycho_core.factory import create_compiled_models
-    from ptycho_core.physics import intensity_scale
-    from ptycho_core.spec import ModelSpec
-
-    spec = ModelSpec(
-        N=n,
-        gridsize=gridsize,
-        n_filters_scale=sizes.n_filters_scale,
-        intensity_scale=float(intensity_scale(NPHOTONS, n)),
-    )
-    probe = benchmark_probe(n)
-    autoencoder, diffraction_to_obj = create_compiled_models(spec, probe=probe, jit_compile=jit)
-    if jit != "auto":
-        diffraction_to_obj.jit_compile = jit
-    return spec, probe, autoencoder, diffraction_to_obj
-
-
-def _finish(
-    record: Record, flops_per_pattern: float, reference_key: Optional[Tuple[str, int, int]], engine: Engine
-) -> Record:
-    """Add FLOPs, achieved GFLOP/s, memory peaks and the original's figure to ``record.extra``."""
-    record.extra.update(
-        gflop_per_pattern=flops_per_pattern / 1e9,
-        gflops=record.value * flops_per_pattern / 1e9,
-        peak_rss_mib=peak_rss_mib(),
-        backend_peak_mib=None if engine.peak_memory_bytes() is None else engine.peak_memory_bytes() / 2**20,
-    )
-    reference = None if reference_key is None else REFERENCE_PATTERNS_S.get(reference_key)
-    if reference is not None:
-        record.extra.update(reference=reference, ratio=record.value / reference)
-    return record
-
-
-def bench_training(engine: Engine, sizes: Sizes, gridsize: int, batch: int, n: int, jit: Any, repeats: int) -> Record:
-    """``autoencoder.fit`` throughput at ``(gridsize, batch, N)``: ``sizes.train_steps`` steps per call."""
-    _fresh_session()
-    reset_peak_rss()
-    engine.reset_peak_memory()
-    from ptycho_core.training import make_targets
-
-    spec, probe, autoencoder, _ = _models(sizes, gridsize, n, jit)
-    count = sizes.train_steps * batch
-    x, positions = synthetic_inputs(np.random.default_rng(SEED + gridsize), count, n, gridsize, probe)
-    targets = make_targets(x, positions)
-    last: Dict[str, float] = {}
-
-    def step() -> None:
-        history = autoencoder.fit([x, positions], targets, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-        last["loss"] = float(history.history["loss"][-1])
-
-    mode = f"fit ({sizes.train_steps} steps/call), jit_compile={autoencoder.jit_compile}"
-    record = throughput_record(
-        engine,
-        "train",
-        mode,
-        config_label(gridsize, batch, n),
-        count * spec.channels,
-        step,
-        (),
-        repeats,
-        sizes.repeat_s,
-    )
-    record.extra.update(
-        gridsize=gridsize,
-        batch=batch,
-        n=n,
-        steps_per_call=sizes.train_steps,
-        jit_compile=autoencoder.jit_compile,
-        final_loss=last.get("loss"),
-    )
-    flops = BACKWARD_FACTOR * conv_forward_flops(autoencoder) / spec.channels
-    return _finish(record, flops, ("train", gridsize, batch) if n == DEFAULT_N else None, engine)
-
-
-def bench_inference(engine: Engine, sizes: Sizes, gridsize: int, batch: int, n: int, jit: Any, repeats: int) -> Record:
-    """``diffraction_to_obj.predict`` throughput at ``(gridsize, batch, N)``: ``sizes.predict_batches`` per call."""
-    _fresh_session()
-    reset_peak_rss()
-    engine.reset_peak_memory()
-    spec, probe, _, diffraction_to_obj = _models(sizes, gridsize, n, jit)
-    count = sizes.predict_batches * batch
-    x, positions = synthetic_inputs(np.random.default_rng(SEED + 10 + gridsize), count, n, gridsize, probe)
-
-    def step() -> None:
-        out = diffraction_to_obj.predict([x, positions], batch_size=batch, verbose=0)
-        if out.shape[0] != count:
-            raise RuntimeError(f"predict returned {out.shape[0]} rows for {count} inputs")
-
-    mode = f"predict ({sizes.predict_batches} batches/call), jit_compile={diffraction_to_obj.jit_compile}"
-    record = throughput_record(
-        engine,
-        "predict",
-        mode,
-        config_label(gridsize, batch, n),
-        count * spec.channels,
-        step,
-        (),
-        repeats,
-        sizes.repeat_s,
-    )
-    record.extra.update(
-        gridsize=gridsize,
-        batch=batch,
-        n=n,
-        batches_per_call=sizes.predict_batches,
-        jit_compile=diffraction_to_obj.jit_compile,
-    )
-    flops = conv_forward_flops(diffraction_to_obj) / spec.channels
-    return _finish(record, flops, ("predict", gridsize, batch) if n == DEFAULT_N else None, engine)
-
-
-# ------------------------------------------------------------------------------------------------- worker
-
-
-def run_worker(
-    backend: str, sizes: Sizes, repeats: int, out: Path, jit: Any, torch_threads: Optional[int] = None
-) -> None:
-    """Measure everything on ``backend`` (already selected by ``KERAS_BACKEND``) and write JSON to ``out``."""
-    import keras
-
-    check_worker_backend(backend)
-    relay, start = worker_progress(backend), time.perf_counter()
-
-    def progress(message: str) -> None:
-        relay(f"{message} (at {time.perf_counter() - start:.0f} s)")
-
-    engine = make_engine(backend, torch_threads)
-    lifetime_peak = peak_rss_mib()
-    progress(f"matmul peak ({sizes.matmul}x{sizes.matmul})")
-    matmul = [matmul_gflops(engine, sizes.matmul)]
-    records: List[Record] = []
-    errors: List[Dict[str, str]] = []
-    plan = [("train", g, b, n, bench_training) for g, b, n in sizes.train]
-    plan += [("predict", g, b, n, bench_inference) for g, b, n in sizes.predict]
-    lifetime_peak = max(lifetime_peak, peak_rss_mib())
-    per_measurement_rss = reset_peak_rss()  # each measurement resets the peak again after freeing the last model
-    for measurement, gridsize, batch, n, bench in plan:
-        progress(f"{measurement} N {n} gridsize {gridsize} batch {batch}")
-        lifetime_peak = max(lifetime_peak, peak_rss_mib())
-        try:
-            records.append(bench(engine, sizes, gridsize, batch, n, jit, repeats))
-        except Exception as exc:  # one failing configuration (e.g. torch.compile) must not lose the others
-            errors.append(
-                {
-                    "measurement": measurement,
-                    "size": config_label(gridsize, batch, n),
-                    "error": f"{type(exc).__name__}: {exc}"[:2000],
-                }
-            )
-            progress(f"FAILED: {errors[-1]['error'][:300]}")
-    lifetime_peak = max(lifetime_peak, peak_rss_mib())
-    progress("matmul peak again")
-    matmul.append(matmul_gflops(engine, sizes.matmul))
-    peak = max(max(m.values()) for m in matmul)
-    for r in records:  # every record against the best matmul figure seen in this worker
-        r.extra["pct_peak"] = 100.0 * r.extra["gflops"] / peak
-    payload = {
-        "backend": backend,
-        "backend_version": engine.version(),
-        "keras_version": keras.__version__,
-        "device": engine.device(),
-        "jit": {"requested": str(jit)},
-        "matmul_gflops": matmul,
-        "matmul_peak_gflops": peak,
-        "peak_rss_is_per_measurement": per_measurement_rss,
-        "worker_peak_rss_mib": lifetime_peak,
-        "records": [asdict(r) for r in records],
-        "errors": errors,
-    }
-    out.write_text(json.dumps(payload, indent=1))
-
-
-# ------------------------------------------------------------------------------------------------- parent
-
-
-def _fmt(value: Optional[float], spec: str, suffix: str = "") -> str:
-    return "-" if value is None else f"{value:{spec}}{suffix}"
-
-
-def format_table(results: Sequence[Dict[str, Any]]) -> str:
-    """One row per backend × measurement with roofline, memory and the original's figure beside ours."""
-    header = (
-        RECORD_HEADER[:1]
-        + ("what", "config")
-        + RECORD_HEADER[3:]
-        + ("GFLOP/s", "% peak", "peak RSS", "original", "ratio", "mode")
-    )
-    rows = []
-    for payload in results:
-        for r in payload.get("records", []):
-            e = r["extra"]
-            cells = record_cells(r)
-            rss = _fmt(e.get("peak_rss_mib"), ",.0f", " MiB")
-            if e.get("backend_peak_mib") is not None:
-                rss += f" ({e['backend_peak_mib']:,.0f} MiB backend)"
-            rows.append(
-                cells
-                + (
-                    _fmt(e.get("gflops"), ".1f"),
-                    _fmt(e.get("pct_peak"), ".0f", "%"),
-                    rss,
-                    _fmt(e.get("reference"), ".2f"),
-                    _fmt(e.get("ratio"), ".2f", "x"),
-                    r["mode"],
-                )
-            )
-    return render_table(header, rows)
-
-
-def flop_check(results: Sequence[Dict[str, Any]]) -> List[str]:
-    """Our convolution GFLOP per pattern against the original's figures (same for every backend)."""
-    seen: Dict[Tuple[str, int], float] = {}
-    for payload in results:
-        for r in payload.get("records", []):
-            if r["extra"].get("n", DEFAULT_N) != DEFAULT_N:
-                continue
-            key = ("fwd+bwd" if r["measurement"] == "train" else "fwd", r["extra"]["gridsize"])
-            seen.setdefault(key, r["extra"]["gflop_per_pattern"])
-    lines = []
-    for key, ours in sorted(seen.items()):
-        text = f"conv GFLOP per pattern, {key[0]}, gridsize {key[1]}: {ours:.3f}"
-        reference = REFERENCE_CONV_GFLOP.get(key)
-        if reference is not None:
-            verdict = "agrees" if abs(ours - reference) <= 0.01 * reference + 0.005 else "DIFFERS"
-            text += f" (original {reference:.2f}: {verdict})"
-        lines.append(text)
-    return lines
-
-
-def _best(
-    results: Sequence[Dict[str, Any]], measurement: str, size: str, backends: Optional[Sequence[str]] = None
-) -> Optional[Dict[str, Any]]:
-    candidates = [
-        r
-        for p in results
-        for r in p.get("records", [])
-        if r["measurement"] == measurement and r["size"] == size and (backends is None or r["backend"] in backends)
-    ]
-    return max(candidates, key=lambda r: r["value"]) if candidates else None
-
-
-def target_lines(results: Sequence[Dict[str, Any]]) -> List[str]:
-    """Verdicts on the issue's targets for every like-for-like configuration that ran."""
-    lines = []
-    checks = [
-        ("train", None, TARGET_TRAIN_BEST, "best backend"),
-        ("train", ("torch",), TARGET_TRAIN_TORCH, "torch"),
-        ("predict", None, TARGET_PREDICT_BEST, "best backend"),
-    ]
-    for measurement, backends, target, who in checks:
-        for (m, gridsize, batch), reference in REFERENCE_PATTERNS_S.items():
-            if m != measurement:
-                continue
-            best = _best(results, measurement, f"gs{gridsize} b{batch}", backends)
-            if best is None:
-                continue
-            ratio = best["value"] / reference
-            verdict = "MET" if ratio >= target else "NOT MET"
-            lines.append(
-                f"target {measurement} gs{gridsize} b{batch} >= {target}x original on {who}: "
-                f"{best['backend']} {best['value']:.2f} vs {reference} patterns/s = {ratio:.2f}x "
-                f"-> {verdict}"
-            )
-    return lines
-
-
-def backend_lines(results: Sequence[Dict[str, Any]]) -> List[str]:
-    """Per backend: matmul peaks, peak RSS, failed configurations and non-finite training losses."""
-    lines = []
-    for p in results:
-        if "error" in p:
-            continue
-        runs = "; ".join(f"NumPy {m['numpy']:.0f}, {p['backend']} {m['backend']:.0f}" for m in p["matmul_gflops"])
-        lines.append(
-            f"{p['backend']:<10} matmul float32 GFLOP/s (start; end): {runs} -> peak "
-            f"{p['matmul_peak_gflops']:.0f} (original machine kind ~{REFERENCE_MATMUL_GFLOPS:.0f}); "
-            f"worker peak RSS {p['worker_peak_rss_mib']:,.0f} MiB"
-        )
-        for err in p.get("errors", []):
-            lines.append(f"{p['backend']:<10} {err['measurement']} {err['size']} FAILED: {err['error'][:400]}")
-        for r in p["records"]:
-            loss = r["extra"].get("final_loss")
-            if loss is not None and not np.isfinite(loss):
-                lines.append(
-                    f"{p['backend']:<10} {r['measurement']} {r['size']}: WARNING final loss {loss} "
-                    "(the figures are of a diverged model)"
-                )
-    return lines
 
 
 def run_parent(args: argparse.Namespace) -> int:
@@ -617,29 +184,6 @@ def run_parent(args: argparse.Namespace) -> int:
         },
     )
     return 1 if failed or any(p.get("errors") for p in results) else 0
-
-
-def parse_configs(text: str) -> Tuple[Config, ...]:
-    """``"1x16,2x8@128"`` → ``((1, 16, 64), (2, 8, 128))`` (gridsize x batch [@N], N 64 when omitted);
-    ``"none"`` → ``()``."""
-    if text.strip().lower() == "none":
-        return ()
-    configs = []
-    for item in text.split(","):
-        head, at, n = item.strip().partition("@")
-        gridsize, _, batch = head.partition("x")
-        n = n if at else str(DEFAULT_N)
-        if not all(v.isdigit() and int(v) >= 1 for v in (gridsize, batch, n)):
-            raise argparse.ArgumentTypeError(
-                f"expected GRIDSIZExBATCH[@N] items like 1x16 or 1x16@128, or none; got {item!r}"
-            )
-        configs.append((int(gridsize), int(batch), int(n)))
-    return tuple(configs)
-
-
-def format_configs(configs: Sequence[Config]) -> str:
-    """Inverse of :func:`parse_configs`."""
-    return ",".join(f"{g}x{b}" + ("" if n == DEFAULT_N else f"@{n}") for g, b, n in configs) or "none"
 
 
 def chosen_sizes(args: argparse.Namespace) -> Sizes:

@@ -89,7 +89,7 @@ def run_worker(backend: str, data: Path, n_filters_scale: int, batch_size: int, 
     from ptycho_core.spec import ModelSpec
     from ptycho_core.streaming import reconstruct_streaming, rows_per_chunk
 
-    from .bench_model import benchmark_probe
+    from ._model_data import benchmark_probe
 
     keras.utils.set_random_seed(SEED)
     scale = float(intensity_scale(NPHOTONS, N))

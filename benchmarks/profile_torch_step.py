@@ -199,9 +199,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         torch.set_num_threads(args.torch_threads)
     from ptycho_core.training import make_targets
 
-    from .bench_model import FULL, _models, conv_forward_flops, synthetic_inputs
+    from ._model_cases import _models, conv_forward_flops
+    from ._model_config import DEFAULT_N, FULL
+    from ._model_data import synthetic_inputs
 
-    spec, probe, autoencoder, _ = _models(FULL, args.gridsize, "auto")
+    spec, probe, autoencoder, _ = _models(FULL, args.gridsize, DEFAULT_N, "auto")
     install_scopes(autoencoder, args.fast_conv)
     x, positions = synthetic_inputs(np.random.default_rng(SEED), args.batch, spec.N, args.gridsize, probe)
     targets = make_targets(x, positions)
