@@ -37,7 +37,7 @@ for name, src in sources.items():
 if missing:
     sys.exit("the wheel lacks: " + ", ".join(sorted(missing)) + " (add them to [tool.setuptools] in pyproject.toml)")
 for module in ("ptycho.config.config", "ptycho.workflows.components", "ptycho_core.physics", "ptycho_core.layers",
-               "ptycho_core.simulation", "ptychopinn.cli"):
+               "ptycho_core.simulation", "ptycho_core.data", "ptycho_core.pipeline", "ptychopinn.cli"):
     importlib.import_module(module)
 print(f"wheel install: ptycho_core, ptycho and ptychopinn import from {installed.parent}; no module missing")
 PY
