@@ -41,7 +41,7 @@ import h5py
 import keras
 import numpy as np
 
-from .atomic import atomic_target
+from .atomic import Existing, atomic_target
 from .factory import compile_autoencoder, relink_loaded
 from .legacy import legacy_models, read_manifest, read_pickles, spec_from_params
 from .safe_pickle import ArchiveError, UnsafeArchiveError
@@ -121,9 +121,16 @@ def _h5_bytes(intensity_scale: float) -> bytes:
 
 
 def write_archive(
-    path: Union[str, Path], models: Mapping[str, keras.Model], params: Mapping[str, Any], intensity_scale: float
+    path: Union[str, Path],
+    models: Mapping[str, keras.Model],
+    params: Mapping[str, Any],
+    intensity_scale: float,
+    existing: Existing = "replace",
 ) -> Path:
     """Write ``models`` and ``params`` to the zip ``path`` atomically; returns ``path``.
+
+    ``existing``: what happens to an archive already at ``path`` once the new one is complete: ``"replace"``,
+    ``"backup"`` (kept as ``wts.h5.~N~.zip``) or ``"refuse"`` (``FileExistsError`` before anything is written).
 
     Args:
         path: target file (conventionally ``<dir>/wts.h5.zip``); its folder is created if needed.
@@ -160,7 +167,7 @@ def write_archive(
         "sha256": {k: hashlib.sha256(v).hexdigest() for k, v in members.items()},
     }
     members[MANIFEST_JSON] = _manifest_bytes(manifest)
-    with atomic_target(path) as tmp:
+    with atomic_target(path, existing) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for member, data in members.items():
                 archive.writestr(member, data)

@@ -32,6 +32,7 @@ import numpy as np
 from . import training
 from .archive import read_archive, write_archive
 from .array_rows import ArrayRows
+from .atomic import Existing
 from .data import Scan, diffraction_bytes, group_neighbours, group_scan, open_diffraction, read_scan
 from .factory import create_compiled_models, intensity_scale_of, probe_layer
 from .physics import intensity_scale as photon_intensity_scale
@@ -134,11 +135,14 @@ class TrainedModel:
         imag = keras.ops.convert_to_numpy(layer.probe_imag)[0, :, :, 0]
         return (real + 1j * imag).astype(np.complex64)
 
-    def save(self, folder: PathLike) -> Path:
-        """Write ``folder/wts.h5.zip`` (atomically); returns its path."""
+    def save(self, folder: PathLike, existing: Existing = "replace") -> Path:
+        """Write ``folder/wts.h5.zip`` (atomically); returns its path.
+
+        ``existing``: an archive already there is ``"replace"``-d, kept as a numbered ``"backup"``
+        (``wts.h5.~1~.zip``), or the save is ``"refuse"``-d (``FileExistsError``)."""
         params = {**self.params, **legacy_params_from_spec(self.spec)}
         models = {"autoencoder": self.autoencoder, "diffraction_to_obj": self.diffraction_to_obj}
-        return write_archive(Path(folder) / ARCHIVE_NAME, models, params, self.intensity_scale)
+        return write_archive(Path(folder) / ARCHIVE_NAME, models, params, self.intensity_scale, existing)
 
 
 def load_model(path: PathLike) -> TrainedModel:

@@ -215,6 +215,12 @@ def run(args: argparse.Namespace) -> int:
         from .compare import compare_backends, format_table
 
         backends = args.backends.split(",") if args.backends else installed_backends()
+        if len(backends) < 2:
+            raise jobs.UserError(
+                f"compare-backends needs at least two backends; {'given' if args.backends else 'installed'}: "
+                f"{', '.join(backends) or 'none'}. Install another with `pip install 'ptychopinn[jax]'` (or "
+                f"[torch], [tensorflow])"
+            )
         unknown = [b for b in backends if b not in BACKENDS]
         if unknown:
             raise jobs.UserError(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")

@@ -69,6 +69,8 @@ def simulate(
     from ptycho_core.simulation import default_dataset
 
     out = Path(out)
+    if out.is_dir():
+        raise UserError(f"{out} is a folder; give the NPZ file to write, e.g. {out / 'data.npz'}")
     _refuse_existing([out], overwrite)
     stage = Stage(report, 1)
     stage.start(f"simulate {n_positions} patterns of {N}x{N} ({object_kind} object, {scan} scan, {nphotons:g} photons)")
@@ -99,7 +101,13 @@ def read_checked_scan(path: Path, **checks: Any) -> Scan:
     try:
         return read_scan(path).validate(**checks)
     except (KeyError, ValueError) as exc:
-        raise UserError(f"{path}: {exc}") from exc
+        raise UserError(_naming(path, exc)) from exc
+
+
+def _naming(path: Path, exc: Exception) -> str:
+    """The error message, prefixed with the file it is about unless it names the file already."""
+    message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return message if str(path) in message else f"{path}: {message}"
 
 
 def model_spec(
@@ -161,6 +169,11 @@ def train(
     from ptycho_core.pipeline import train as train_model
 
     out = Path(out)
+    for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--devices", devices)):
+        if int(value) < 1:
+            raise UserError(f"{name} must be at least 1; got {value}")
+    if n_groups is not None and int(n_groups) < 1:
+        raise UserError(f"--n-groups must be at least 1; got {n_groups}")
     _refuse_existing([out / BUNDLE_NAME], overwrite)
     stage = Stage(report, 2)
     stage.start(f"read {data}")
@@ -195,7 +208,7 @@ def train(
         model = train_model(scan, spec, options)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    model.save(out)
+    model.save(out, existing="backup")  # with --overwrite the previous bundle is kept as wts.h5.~N~.zip
     atomic_write_bytes(out / "history.csv", history_csv(model.history), "backup")
     atomic_write_bytes(out / "loss.png", loss_curve_png(model.history), "backup")
     seconds = stage.done(f"final loss {model.history['loss'][-1]:.6g} → {out / BUNDLE_NAME}")
@@ -209,8 +222,18 @@ def train(
     if test_scan is not None:
         from ptycho_core.pipeline import reconstruct as reconstruct_scan
 
+        stage = Stage(report, 1)
+        stage.start(f"reconstruct the test scan {test_data}")
         image = reconstruct_scan(model, test_scan).image
-        result["test_metrics"] = _metrics(image, test_scan)
+        metrics = _metrics(image, test_scan)
+        atomic_write_bytes(out / "test_metrics.json", json.dumps(metrics, indent=1).encode(), "backup")
+        correlation = metrics.get("amplitude_correlation")
+        stage.done(
+            f"object {image.shape[0]}x{image.shape[1]}"
+            + ("" if correlation is None else f", amplitude correlation with its true object {correlation:.3f}")
+            + f" → {out / 'test_metrics.json'}"
+        )
+        result["test_metrics"] = metrics
     return result
 
 
@@ -266,8 +289,9 @@ def reconstruct(
     streams when ``diff3d`` is larger than :data:`ptycho_core.pipeline.STREAM_AUTO_BYTES`. Both give the same
     image up to float32 rounding.
     """
-    from ptycho_core.data import read_scan
+    from ptycho_core.data import diffraction_bytes, open_diffraction, read_scan
     from ptycho_core.images import save_npy, save_png
+    from ptycho_core.pipeline import STREAM_AUTO_BYTES
     from ptycho_core.pipeline import reconstruct as reconstruct_scan
 
     if stream not in ("auto", "on", "off"):
@@ -279,20 +303,34 @@ def reconstruct(
         bundle = bundle.parent
     targets = [out / "object.npy", out / "reconstructed_amplitude.png", out / "reconstructed_phase.png"]
     _refuse_existing(targets, overwrite)
+    if not data.is_file():
+        raise UserError(f"data file not found: {data}")
+    streamed = stream == "on" or (stream == "auto" and diffraction_bytes(data) > STREAM_AUTO_BYTES)
+    try:  # the data are checked before the model is loaded (which takes longer)
+        if streamed:
+            header = read_scan(data, load_diffraction=False)
+            with open_diffraction(data) as rows:
+                header.replace(diffraction=rows).validate()
+        else:
+            header = read_scan(data).validate()
+    except (KeyError, ValueError) as exc:
+        raise UserError(_naming(data, exc)) from exc
     stage = Stage(report, 3)
     stage.start(f"load {bundle / BUNDLE_NAME}")
     model = _load(bundle)
     stage.done(f"model N={model.spec.N}, gridsize {model.spec.gridsize}")
-    if not data.is_file():
-        raise UserError(f"data file not found: {data}")
-    stage.start(f"predict and stitch (M={M}) {data}" + (f", streaming {chunk_mb} MiB chunks" if stream == "on" else ""))
+    stage.start(f"predict and stitch (M={M}) {data}" + (f", streaming {chunk_mb} MiB chunks" if streamed else ""))
     try:
         result = reconstruct_scan(
-            model, data, M=M, batch_size=batch_size, stream=stream, chunk_bytes=int(chunk_mb) << 20
+            model,
+            data if streamed else header,
+            M=M,
+            batch_size=batch_size,
+            stream="on" if streamed else "off",
+            chunk_bytes=int(chunk_mb) << 20,
         )
-        header = read_scan(data, load_diffraction=False)
     except (KeyError, ValueError) as exc:
-        raise UserError(f"{data}: {exc}") from exc
+        raise UserError(_naming(data, exc)) from exc
     image = result.image
     stage.done(f"{result.n_patterns} patterns → object {image.shape[0]}x{image.shape[1]}")
     stage.start("write images")

@@ -59,6 +59,11 @@ def test_train_save_load_reconstruct(trained):
     np.testing.assert_array_equal(in_memory.image, again.image)  # the loaded model is the trained one
     assert in_memory.image.ndim == 2 and in_memory.image.dtype == np.complex64 and not in_memory.streamed
     assert in_memory.n_patterns == len(scan) and np.all(np.isfinite(in_memory.image))
+    before = (folder / "wts.h5.zip").read_bytes()
+    model.save(folder, existing="backup")  # saving again keeps the previous archive
+    assert (folder / "wts.h5.~1~.zip").read_bytes() == before and (folder / "wts.h5.zip").is_file()
+    with pytest.raises(FileExistsError):
+        model.save(folder, existing="refuse")
 
 
 def test_streamed_reconstruction_equals_the_in_memory_one(trained, tmp_path):

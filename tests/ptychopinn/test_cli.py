@@ -77,10 +77,16 @@ def test_simulate_writes_a_rawdata_file_and_refuses_to_overwrite(small_scan, tmp
 @pytest.mark.slow
 def test_train_then_reconstruct(small_scan, tmp_path, capsys):
     model_dir, recon = tmp_path / "model", tmp_path / "recon"
-    proc = cli("train", str(small_scan), "--out", str(model_dir), "--epochs", "1", "--batch-size", "8")
+    proc = cli(
+        "train", str(small_scan), "--out", str(model_dir), "--epochs", "1", "--batch-size", "8",
+        "--test-data", str(small_scan),
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "train 1 epochs on " + BACKEND in proc.stdout
     assert (model_dir / "wts.h5.zip").is_file()
+    test_metrics = json.loads((model_dir / "test_metrics.json").read_text())  # --test-data: printed and written
+    assert -1 <= test_metrics["amplitude_correlation"] <= 1
+    assert f"amplitude correlation with its true object {test_metrics['amplitude_correlation']:.3f}" in proc.stdout
     header = (model_dir / "history.csv").read_text().splitlines()[0].split(",")
     assert header[:2] == ["epoch", "loss"] and "val_loss" in header
     assert _png(model_dir / "loss.png")[2] in (3, 4)
@@ -213,10 +219,29 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys):
     assert_user_error(cli_here(capsys, "info", "--backend", "mxnet"), "unknown backend", "torch")
     (tmp_path / "afile").write_text("x")
     assert_user_error(cli_here(capsys, "simulate", "--out", str(tmp_path / "afile" / "data.npz")), "not a folder")
+    # the data are checked before the model is loaded; a missing key names the file once
+    wrong = cli_here(capsys, "reconstruct", str(tmp_path), str(tmp_path / "wrong.npz"), "--out", str(tmp_path / "r"))
+    assert_user_error(wrong, "missing required key", "diff3d")
+    assert wrong.stderr.count(str(tmp_path / "wrong.npz")) == 1, wrong.stderr
+    from ptycho_core.data import Scan, write_scan
+
+    x = np.arange(4.0)
+    write_scan(tmp_path / "ok.npz", Scan(np.ones((4, 64, 64), np.float32), x, x, np.ones((64, 64), np.complex64)))
     assert_user_error(
-        cli_here(capsys, "reconstruct", str(tmp_path), str(tmp_path / "wrong.npz"), "--out", str(tmp_path / "r")),
+        cli_here(capsys, "reconstruct", str(tmp_path), str(tmp_path / "ok.npz"), "--out", str(tmp_path / "r")),
         "wts.h5.zip",
     )
+    (tmp_path / "text.npz").write_text("not an archive")
+    text = cli_here(capsys, "train", str(tmp_path / "text.npz"), "--out", str(tmp_path / "m"))
+    assert_user_error(text, "not an NPZ file")
+    assert "allow_pickle" not in text.stderr
+    assert_user_error(
+        cli_here(capsys, "train", str(tmp_path / "ok.npz"), "--out", str(tmp_path / "m"), "--epochs", "0"),
+        "--epochs must be at least 1",
+    )
+    assert not (tmp_path / "m").exists()  # nothing trained, nothing written
+    assert_user_error(cli_here(capsys, "simulate", "--out", str(tmp_path), "--overwrite"), "is a folder")
+    assert_user_error(cli_here(capsys, "compare-backends", "--backends", "torch"), "at least two backends")
     bad = cli_here(capsys, "simulate", "--out", str(tmp_path / "x.npz"), "--N", "30")
     assert_user_error(bad, "multiple of 4")
 
