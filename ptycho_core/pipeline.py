@@ -140,7 +140,7 @@ class TrainedModel:
 
         ``existing``: an archive already there is ``"replace"``-d, kept as a numbered ``"backup"``
         (``wts.h5.~1~.zip``), or the save is ``"refuse"``-d (``FileExistsError``)."""
-        params = {**self.params, **legacy_params_from_spec(self.spec)}
+        params = legacy_params_from_spec(self.spec, self.params)
         models = {"autoencoder": self.autoencoder, "diffraction_to_obj": self.diffraction_to_obj}
         return write_archive(Path(folder) / ARCHIVE_NAME, models, params, self.intensity_scale, existing)
 
@@ -182,7 +182,8 @@ def train(scan: Scan, spec: ModelSpec, options: TrainOptions = TrainOptions()) -
     history = fit(autoencoder, spec, x_scaled, positions, options, y_amplitude=y_amplitude, probe=probe)
     params = {
         "probe": probe,
-        "nphotons": float(scan.nphotons or DEFAULT_NPHOTONS),
+        # the photons per pattern the model's scale stands for (s = sqrt(nphotons) / (N/2))
+        "nphotons": float(f"{(spec.intensity_scale * spec.N / 2) ** 2:.6g}"),
         "probe_scale": float(options.probe_scale),
         "nepochs": int(options.epochs),
         "batch_size": int(options.batch_size),

@@ -145,10 +145,12 @@ def spec_from_legacy_params(params: Mapping[str, Any], **overrides: Any) -> Mode
     return ModelSpec(**values)
 
 
-def legacy_params_from_spec(spec: ModelSpec) -> Dict[str, Any]:
-    """The original's cfg (its defaults, :data:`~ptycho_core.original_defaults.ORIGINAL_CFG`) set to ``spec``:
-    the parameters an archive stores so the ``ptycho`` face and Ptychodus read the model back."""
+def legacy_params_from_spec(spec: ModelSpec, known: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """The original's cfg for ``spec``: its defaults (:data:`~ptycho_core.original_defaults.ORIGINAL_CFG`), then
+    the ``known`` parameters (e.g. the training's ``nphotons``, ``probe_scale``, ``probe``), then the spec's own
+    keys, which win: the parameters an archive stores so the ``ptycho`` face and Ptychodus read the model back."""
     params = dict(ORIGINAL_CFG)
+    params.update(known or {})
     for field, value in spec.to_dict().items():
         if value is not None:
             params[LEGACY_KEYS.get(field, field)] = value

@@ -54,6 +54,9 @@ def test_train_save_load_reconstruct(trained):
     assert loaded.intensity_scale == pytest.approx(model.intensity_scale, rel=1e-6)
     np.testing.assert_allclose(loaded.probe, model.probe, rtol=0, atol=0)
     assert loaded.params["N"] == 64 and loaded.params["gridsize"] == 1 and "probe" in loaded.params
+    # what the training used, not the original's cfg defaults (probe_scale 10, nphotons 1e9, nepochs 60)
+    assert loaded.params["probe_scale"] == 4.0 and loaded.params["nphotons"] == 1e6
+    assert loaded.params["nepochs"] == 2 and loaded.params["batch_size"] == 8 and loaded.params["n_groups"] == 36
     in_memory = pipeline.reconstruct(loaded, scan, M=20)
     again = pipeline.reconstruct(model, scan, M=20)
     np.testing.assert_array_equal(in_memory.image, again.image)  # the loaded model is the trained one
