@@ -153,13 +153,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _keras_json_backend() -> Optional[str]:
+    """The backend Keras' own ``keras.json`` names (None if there is no readable file)."""
+    path = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("backend")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(value) if value else None
+
+
 def _select_backend(args: argparse.Namespace) -> None:
-    backend = getattr(args, "backend", None)
+    backend = getattr(args, "backend", None) or os.environ.get("KERAS_BACKEND") or None
+    if backend is None and "keras" in sys.modules:
+        return  # called in a process that already imported Keras: its backend is chosen
     if backend is None:
-        keras_config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
-        if "KERAS_BACKEND" in os.environ or keras_config.exists():
-            return
-        # Keras would default to tensorflow even where only torch or jax is installed: take one that is.
         available = installed_backends()
         if not available:
             raise SystemExit(
@@ -168,7 +176,19 @@ def _select_backend(args: argparse.Namespace) -> None:
                     "'ptychopinn[torch]'` (or [tensorflow], [jax])"
                 )
             )
-        backend = available[0] if "tensorflow" not in available else "tensorflow"
+        configured = _keras_json_backend()
+        if configured in available:
+            backend = configured
+        else:
+            # Keras defaults to tensorflow, and writes that into ~/.keras/keras.json on first import, even where
+            # only torch or jax is installed: take one that is, and say why when the file named another.
+            backend = "tensorflow" if "tensorflow" in available else available[0]
+            if configured is not None:
+                print(
+                    f"ptychopinn: note: keras.json names the backend {configured!r}, which is not installed; "
+                    f"using {backend} (choose with --backend or KERAS_BACKEND)",
+                    file=sys.stderr,
+                )
     if backend not in BACKENDS:
         raise SystemExit(_fail(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"))
     if importlib.util.find_spec(_BACKEND_MODULES[backend]) is None:
@@ -218,8 +238,8 @@ def run(args: argparse.Namespace) -> int:
         if len(backends) < 2:
             raise jobs.UserError(
                 f"compare-backends needs at least two backends; {'given' if args.backends else 'installed'}: "
-                f"{', '.join(backends) or 'none'}. Install another with `pip install 'ptychopinn[jax]'` (or "
-                f"[torch], [tensorflow])"
+                f"{', '.join(backends) or 'none'}. Install another with `pip install "
+                f"'ptychopinn[{next(b for b in BACKENDS if b not in backends)}]'`"
             )
         unknown = [b for b in backends if b not in BACKENDS]
         if unknown:

@@ -274,3 +274,26 @@ def test_compare_backends_agrees_and_catches_a_perturbed_backend(tmp_path):
     assert bad.returncode == 1, bad.stdout + bad.stderr[-3000:]
     assert "DISAGREE" in bad.stdout
     assert_user_error(cli("compare-backends", "--backends", "torch,mxnet"), "unknown backend")
+
+
+@pytest.mark.once
+def test_a_keras_json_naming_a_missing_backend_is_not_a_trap(tmp_path):
+    """Keras writes ~/.keras/keras.json ("tensorflow") on first import even where tensorflow is not installed;
+    the CLI must not trust a file naming a backend it cannot import (a fresh $HOME, twice, then such a file)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "KERAS_HOME")}
+    env.update(HOME=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="2")
+
+    def info() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ptychopinn", "info"], capture_output=True, text=True, env=env)
+
+    for _ in range(2):
+        proc = info()
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    (tmp_path / ".keras").mkdir(exist_ok=True)
+    (tmp_path / ".keras" / "keras.json").write_text(json.dumps({"backend": "mxnet"}))
+    proc = info()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "keras.json names the backend 'mxnet', which is not installed" in proc.stderr
+    assert json.loads(proc.stdout)["backend"] == "tensorflow"  # Keras' own default, installed here
+    (tmp_path / ".keras" / "keras.json").write_text(json.dumps({"backend": "jax"}))
+    assert json.loads(info().stdout)["backend"] == "jax"  # an installed backend named there is respected
