@@ -39,6 +39,7 @@ import numpy as np
 
 from ptycho_core import physics as core
 from ptycho_core.data import TrainingBatches
+from ptycho_core.physics.scaling import energy_factor
 
 from . import params
 from . import probe as _probe
@@ -65,8 +66,6 @@ __all__ = [
     "key_coords_offsets",
     "key_coords_relative",
 ]
-
-_ENERGY_CHUNK = 1024  # patterns per float64 reduction in norm_Y_I (bounds memory only)
 
 
 class PtychoDataset:
@@ -290,18 +289,6 @@ def split_tensor(tensor, frac, which="test"):
     return tensor[:n_train] if which == "train" else tensor[n_train:]
 
 
-def _norm_Y_I(X: np.ndarray) -> HostArray:
-    """``sqrt(cfg['nphotons'] / mean_{b,c} Σ_xy X²)`` (float64 sums), a 0-d float32 HostArray."""
-    nphotons = float(params.get("nphotons"))
-    total, count = 0.0, 0
-    for start in range(0, len(X), _ENERGY_CHUNK):
-        energy = np.sum(np.square(X[start : start + _ENERGY_CHUNK], dtype=np.float64), axis=(1, 2))
-        total += float(energy.sum())
-        count += energy.size
-    value = np.sqrt(nphotons / (total / count)) if count and total > 0 else np.nan
-    return host(np.float32(value))
-
-
 def load(cb: Callable, probeGuess: Any, which: Optional[str], create_split: bool) -> PtychoDataContainer:
     """Build a :class:`PtychoDataContainer` from grouped data.
 
@@ -369,7 +356,7 @@ def load(cb: Callable, probeGuess: Any, which: Optional[str], create_split: bool
         X,
         Y_I,
         Y_phi,
-        _norm_Y_I(X),
+        host(energy_factor(X, float(params.get("nphotons")))),
         None,
         coords_nominal,
         coords_true,

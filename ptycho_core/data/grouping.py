@@ -36,6 +36,7 @@ __all__ = [
     "group_coordinates",
     "nearest_neighbours",
     "relative_coordinates",
+    "subsample_rows",
     "LOCAL_OFFSET_SIGN",
 ]
 
@@ -63,6 +64,16 @@ def _rng(seed: Seed) -> np.random.RandomState:
     if isinstance(seed, np.random.RandomState):
         return seed
     return np.random.RandomState(seed)
+
+
+def subsample_rows(count: int, keep: Optional[int], seed: Seed = None) -> np.ndarray:
+    """Sorted indices of ``keep`` of ``count`` scan points drawn without replacement (all, in order, when
+    ``keep`` is None or at least ``count``): ``sort(rng.choice(arange(count), keep, replace=False))``, the
+    original's random subsampling (``seed`` as in :func:`group_neighbours`)."""
+    if keep is None or int(keep) >= count:
+        return np.arange(count)
+    keep = positive_int(keep, "the number of points to keep")
+    return np.sort(_rng(seed).choice(np.arange(count), size=keep, replace=False))
 
 
 def positive_int(value: Any, name: str) -> int:

@@ -19,7 +19,7 @@ import json
 import logging
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Literal, Optional
 
 import numpy as np
 
@@ -30,7 +30,16 @@ from .scan import Scan
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["REQUIRED_KEYS", "OPTIONAL_KEYS", "SCHEMA", "read_scan", "write_scan", "open_diffraction", "scan_arrays"]
+__all__ = [
+    "REQUIRED_KEYS",
+    "OPTIONAL_KEYS",
+    "SCHEMA",
+    "read_scan",
+    "read_truth_patches",
+    "write_scan",
+    "open_diffraction",
+    "scan_arrays",
+]
 
 REQUIRED_KEYS = ("xcoords", "ycoords", "diff3d", "probeGuess")
 OPTIONAL_KEYS = ("xcoords_start", "ycoords_start", "scan_index", "objectGuess")
@@ -42,8 +51,19 @@ SCHEMA = (
 )
 
 
+#: ``"schema"``: this module's schema; ``"workflow"``: the original ``load_data``'s rules (see :func:`read_scan`)
+ReadRules = Literal["schema", "workflow"]
+
+
 class SchemaError(ValueError):
     """An NPZ file that does not follow the scan schema."""
+
+
+class MissingKeysError(SchemaError, KeyError):
+    """Required keys are absent (also a ``KeyError``, what indexing an ``NpzFile`` raises)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 def _read_key(data: Any, key: str, path: PathLike) -> Any:
@@ -74,38 +94,55 @@ def _read_metadata(data: Any, path: PathLike) -> Optional[Dict[str, Any]]:
     return value if isinstance(value, dict) else None
 
 
-def read_scan(path: PathLike, *, load_diffraction: bool = True) -> Scan:
+def read_scan(path: PathLike, *, load_diffraction: bool = True, rules: ReadRules = "schema") -> Scan:
     """Read the scan in the NPZ ``path`` (not validated: call ``.validate()``).
 
     Args:
         load_diffraction: False leaves ``diffraction`` None (the key must still be present), so only positions,
             probe and object are read; read the patterns with :func:`open_diffraction`.
+        rules: ``"schema"`` (the module docstring) or ``"workflow"``, the reading rules of the original's
+            ``ptycho.workflows.components.load_data``: ``xcoords_start``/``ycoords_start`` required, the patterns
+            under ``diff3d`` or ``diffraction``, as ``(M, N, N)``, ``(M, N, N, 1)`` or ``(N, N, M)``; the file's
+            ``scan_index`` and ``_metadata`` are not read (zeros and None).
     Raises:
-        FileNotFoundError: no such file. SchemaError (a ``ValueError``): not an NPZ, missing required keys (the
-            message lists the keys present and the schema), a pickled array.
+        FileNotFoundError: no such file. SchemaError (a ``ValueError``): not an NPZ, a pickled array, patterns
+            that fit no layout; MissingKeysError (a SchemaError and a ``KeyError``): missing required keys (the
+            message lists the keys present and the schema).
     """
+    if rules not in ("schema", "workflow"):
+        raise ValueError(f"rules must be 'schema' or 'workflow', not {rules!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file not found: {path}")
     if not zipfile.is_zipfile(path):
         raise SchemaError(f"{path} is not an NPZ file (a zip of .npy arrays). Expected NPZ schema: {SCHEMA}")
+    workflow = rules == "workflow"
     with np.load(path, allow_pickle=False) as data:
         present = set(data.files)
-        missing = [k for k in REQUIRED_KEYS if k not in present]
+        patterns_key = "diffraction" if workflow and "diff3d" not in present and "diffraction" in present else "diff3d"
+        required = REQUIRED_KEYS + (("xcoords_start", "ycoords_start") if workflow else ())
+        missing = [k for k in required if k not in present and not (k == "diff3d" and patterns_key in present)]
         if missing:
             hint = ""
             if "diff3d" in missing and "diffraction" in present:
                 hint = " The file has 'diffraction': the schema names the patterns 'diff3d'."
-            raise SchemaError(
+            raise MissingKeysError(
                 f"{path}: missing required key(s) {missing}; the file has {sorted(present)}. "
                 f"Expected NPZ schema: {SCHEMA}.{hint}"
             )
+        keys = REQUIRED_KEYS + (("xcoords_start", "ycoords_start", "objectGuess") if workflow else OPTIONAL_KEYS)
         values: Dict[str, Any] = {}
-        for key in REQUIRED_KEYS + OPTIONAL_KEYS:
-            if key in present and (load_diffraction or key != "diff3d"):
-                values[key] = _read_key(data, key, path)
-        metadata = _read_metadata(data, path) if "_metadata" in present else None
+        for key in keys:
+            source = patterns_key if key == "diff3d" else key
+            if source in present and (load_diffraction or key != "diff3d"):
+                values[key] = _read_key(data, source, path)
+        metadata = _read_metadata(data, path) if "_metadata" in present and not workflow else None
     n = len(np.atleast_1d(values["xcoords"]))
+    if workflow and values.get("diff3d") is not None:
+        values["diff3d"] = _patterns_first(values["diff3d"], n, path)
+    if workflow:  # the original's loader read the coordinates as float64
+        for key in ("xcoords", "ycoords", "xcoords_start", "ycoords_start"):
+            values[key] = np.asarray(values[key], np.float64)
     return Scan(
         diffraction=values.get("diff3d"),
         x=values["xcoords"],
@@ -117,6 +154,35 @@ def read_scan(path: PathLike, *, load_diffraction: bool = True) -> Scan:
         scan_index=values.get("scan_index", np.zeros(n, dtype=int)),
         metadata=metadata,
     )
+
+
+def _patterns_first(patterns: np.ndarray, count: int, path: PathLike) -> np.ndarray:
+    """Patterns ``(M, N, N, 1)`` or ``(N, N, M)`` as ``(M, N, N)`` (the workflow rules' layouts)."""
+    if patterns.ndim == 4 and patterns.shape[-1] == 1:
+        patterns = patterns[..., 0]
+    if patterns.ndim != 3:
+        raise SchemaError(f"{path}: the diffraction patterns must be (M, N, N) or (M, N, N, 1), not {patterns.shape}")
+    if patterns.shape[0] == count:
+        return patterns
+    if patterns.shape[-1] == count:
+        return np.transpose(patterns, (2, 0, 1))
+    raise SchemaError(
+        f"{path}: the diffraction patterns {patterns.shape} do not match the {count} positions; expected "
+        f"({count}, N, N) or (N, N, {count})"
+    )
+
+
+def read_truth_patches(path: PathLike, count: int) -> Optional[np.ndarray]:
+    """The optional per-pattern ground-truth patches ``Y`` ``(M, N, N[, 1])`` of the NPZ ``path``, or None.
+
+    A ``Y`` whose first axis is not ``count`` (the number of positions) is ignored with a warning.
+    """
+    with np.load(path, allow_pickle=False) as data:
+        patches = _read_key(data, "Y", path) if "Y" in data.files else None
+    if patches is not None and patches.shape[0] != count:
+        logger.warning("Ignoring NPZ 'Y' with incompatible shape %s (expected first axis %d)", patches.shape, count)
+        return None
+    return patches
 
 
 def open_diffraction(path: PathLike, spill_dir: Optional[PathLike] = None) -> RowReader:

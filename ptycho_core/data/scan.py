@@ -215,6 +215,20 @@ class Scan:
         }
         return self.replace(**take)
 
+    def oriented(
+        self, *, flip_x: bool = False, flip_y: bool = False, swap_xy: bool = False, scale: float = 1.0
+    ) -> Scan:
+        """The scan with its positions and start positions re-oriented, in this order: ``x → −x``
+        (``flip_x``), ``y → −y`` (``flip_y``), ``x ↔ y`` (``swap_xy``), then both times ``scale``."""
+        x, y, x0, y0 = self.x, self.y, self.x_start, self.y_start
+        if flip_x:
+            x, x0 = -x, -x0
+        if flip_y:
+            y, y0 = -y, -y0
+        if swap_xy:
+            x, y, x0, y0 = y, x, y0, x0
+        return self.replace(x=x * scale, y=y * scale, x_start=x0 * scale, y_start=y0 * scale)
+
     # ------------------------------------------------------------------------------------------ checks
     def validate(self, *, N: Optional[int] = None, gridsize: Optional[int] = None) -> Scan:
         """Check the scan; returns it, or raises :class:`ScanError` naming the problem and the fix.

@@ -41,9 +41,15 @@ def _pattern_chunks(d: np.ndarray):
 
 
 def normalization_factor(diffraction: ArrayLike, size: int) -> np.float32:
-    """``f`` with ``mean Σ (f·D)² = (N/2)²``; sums in float64 over axes 1, 2, mean over the rest.
+    """``f`` with ``mean Σ (f·D)² = (N/2)²``: :func:`energy_factor` with the target energy ``(N/2)²``."""
+    return energy_factor(diffraction, (size / 2) ** 2)
+
+
+def energy_factor(diffraction: ArrayLike, energy: float) -> np.float32:
+    """``f`` with ``mean Σ (f·D)² = energy``; sums in float64 over axes 1, 2, mean over the rest.
 
     Reads ``diffraction`` in chunks (float64 temporaries of at most 32 MiB), so a large stack costs no copy.
+    With ``energy = nphotons`` it is the original loader's ``norm_Y_I``.
     """
     d = np.asarray(diffraction)
     if d.ndim < 3:
@@ -60,7 +66,10 @@ def normalization_factor(diffraction: ArrayLike, size: int) -> np.float32:
     if not np.isfinite(total):
         check_finite(d, "diffraction")  # names the NaN / inf values
         raise ValueError("diffraction values are too large: their squares overflow float64; rescale the data")
-    return factor_for_energy(total, n_patterns, size)
+    mean = total / n_patterns if n_patterns else 0.0
+    if not mean > 0:
+        raise ValueError("diffraction is zero everywhere; cannot normalise it")
+    return np.float32(np.sqrt(energy / mean))
 
 
 def factor_for_energy(total: float, n_patterns: int, size: int) -> np.float32:

@@ -33,9 +33,11 @@ import ptycho.tf_helper  # noqa: F401  (binds ptycho.tf_helper; ``probe`` below 
 from ptycho import loader, params, probe
 from ptycho.config.config import TrainingConfig, load_yaml_config, update_legacy_dict
 from ptycho.loader import PtychoDataContainer
-from ptycho.raw_data import RawData
+from ptycho.raw_data import RawData, _global_rng
 from ptycho.workflows.bundles import DiffractionToObjectAdapter, load_inference_bundle
 from ptycho.workflows.configure import parse_arguments, setup_configuration, update_config_from_dict
+from ptycho_core.data.grouping import subsample_rows
+from ptycho_core.data.npz import read_scan, read_truth_patches
 from ptycho_core.images import save_npy, save_png
 
 logger = logging.getLogger(__name__)
@@ -70,75 +72,20 @@ def load_data(
 ) -> RawData:
     """Read an NPZ scan as :class:`RawData`, with optional coordinate flips/swap/scale and random subsampling.
 
-    Required keys: ``xcoords``, ``ycoords``, ``xcoords_start``, ``ycoords_start``, ``probeGuess`` and
-    ``diff3d`` (or ``diffraction``) as ``(n, H, W)``, ``(n, H, W, 1)`` or ``(H, W, n)``. ``objectGuess`` and a
-    per-pattern ``Y`` are optional. Subsampling keeps ``n_subsample`` (else ``n_images``) patterns chosen with
-    ``np.random.choice`` (seeded with ``subsample_seed`` when given), sorted.
+    The file is read with the original's rules (``ptycho_core.data.read_scan(rules="workflow")``: ``*_start``
+    keys required, ``diffraction`` alias, three layouts) plus its optional per-pattern ``Y``; subsampling keeps
+    ``n_subsample`` (else ``n_images``) points drawn from NumPy's global RNG (seeded with ``subsample_seed`` when
+    given), sorted (``ptycho_core.data.grouping.subsample_rows``).
     """
     logger.info("Loading data from %s with n_images=%s, n_subsample=%s", file_path, n_images, n_subsample)
-    with np.load(file_path, allow_pickle=False) as data:
-        required = ["xcoords", "ycoords", "xcoords_start", "ycoords_start", "probeGuess"]
-        missing = [key for key in required if key not in data.files]
-        if "diff3d" not in data.files and "diffraction" not in data.files:
-            missing.append("diff3d (or diffraction)")
-        if missing:
-            raise KeyError(
-                f"{file_path} lacks the keys {missing} (has {sorted(data.files)}); load_data needs "
-                f"{required + ['diff3d']}. RawData.from_file reads files without the *_start keys."
-            )
-        xcoords = np.array(data["xcoords"], dtype=np.float64)
-        ycoords = np.array(data["ycoords"], dtype=np.float64)
-        xcoords_start = np.array(data["xcoords_start"], dtype=np.float64)
-        ycoords_start = np.array(data["ycoords_start"], dtype=np.float64)
-        diffraction = data["diff3d"] if "diff3d" in data.files else data["diffraction"]
-        probe_guess = data["probeGuess"]
-        object_guess = data["objectGuess"] if "objectGuess" in data.files else None
-        y_patches = data["Y"] if "Y" in data.files else None
-    if diffraction.ndim == 4 and diffraction.shape[-1] == 1:
-        diffraction = diffraction[..., 0]
-    if diffraction.ndim != 3:
-        raise ValueError(
-            f"Expected diffraction data to have rank 3 or rank 4 with singleton channel, got {diffraction.shape}"
-        )
-    count = int(xcoords.shape[0])
-    if diffraction.shape[0] == count:
-        diff3d = diffraction
-    elif diffraction.shape[-1] == count:
-        diff3d = np.transpose(diffraction, (2, 0, 1))
-    else:
-        raise ValueError(f"Unable to align diffraction shape {diffraction.shape} with xcoords length {count}.")
-    if y_patches is not None and y_patches.shape[0] != count:
-        logger.warning("Ignoring NPZ 'Y' with incompatible shape %s (expected first axis %d)", y_patches.shape, count)
-        y_patches = None
-    if flip_x:
-        xcoords, xcoords_start = -xcoords, -xcoords_start
-    if flip_y:
-        ycoords, ycoords_start = -ycoords, -ycoords_start
-    if swap_xy:
-        xcoords, ycoords = ycoords, xcoords
-        xcoords_start, ycoords_start = ycoords_start, xcoords_start
-    xcoords, ycoords = xcoords * coord_scale, ycoords * coord_scale
-    xcoords_start, ycoords_start = xcoords_start * coord_scale, ycoords_start * coord_scale
+    scan = read_scan(file_path, rules="workflow")
+    truth = read_truth_patches(file_path, len(scan))
+    scan = scan.oriented(flip_x=flip_x, flip_y=flip_y, swap_xy=swap_xy, scale=coord_scale)
     wanted = n_subsample if n_subsample is not None else n_images
-    keep = count if wanted is None else min(int(wanted), count)
-    if keep < count:
-        if subsample_seed is not None:
-            np.random.seed(subsample_seed)
-        selected = np.sort(np.random.choice(np.arange(count), size=keep, replace=False))
-    else:
-        selected = np.arange(count)
-    raw = RawData(
-        xcoords[selected],
-        ycoords[selected],
-        xcoords_start[selected],
-        ycoords_start[selected],
-        diff3d[selected],
-        probe_guess,
-        np.zeros(count, dtype=int)[selected],
-        objectGuess=object_guess,
-        Y=None if y_patches is None else y_patches[selected],
-    )
-    raw.sample_indices = np.array(selected, copy=True)
+    rows = subsample_rows(len(scan), wanted, _global_rng(subsample_seed))
+    raw = RawData.from_scan(scan.subset(rows))
+    raw.Y = None if truth is None else truth[rows]
+    raw.sample_indices = np.array(rows, copy=True)
     raw.subsample_seed = subsample_seed
     return raw
 

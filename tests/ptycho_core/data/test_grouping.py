@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ptycho_core.data.grouping import LOCAL_OFFSET_SIGN, group_coordinates, group_neighbours, relative_coordinates
+from ptycho_core.data.grouping import (
+    LOCAL_OFFSET_SIGN,
+    group_coordinates,
+    group_neighbours,
+    relative_coordinates,
+    subsample_rows,
+)
 from ptycho_core.data.npz import read_scan
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "legacy_tf_gs1"
@@ -281,3 +287,16 @@ def test_groups_carry_the_coordinates_of_their_indices():
         assert len(set(group)) == 4
         pts = np.stack([x[group], y[group]], 1)
         assert np.max(np.linalg.norm(pts - pts.mean(0), axis=1)) < 2 * np.sqrt(7)
+
+
+def test_subsample_rows_is_the_originals_sorted_choice():
+    np.random.seed(11)
+    want = np.sort(np.random.choice(np.arange(40), size=7, replace=False))
+    np.testing.assert_array_equal(subsample_rows(40, 7, 11), want)
+    rng = np.random.RandomState(11)
+    np.testing.assert_array_equal(subsample_rows(40, 7, rng), want)
+    assert not np.array_equal(subsample_rows(40, 7, rng), want)  # a RandomState is advanced in place
+    np.testing.assert_array_equal(subsample_rows(5, None), np.arange(5))
+    np.testing.assert_array_equal(subsample_rows(5, 9, 0), np.arange(5))
+    with pytest.raises(ValueError, match="points to keep"):
+        subsample_rows(5, 0)

@@ -8,7 +8,15 @@ import os
 import numpy as np
 import pytest
 
-from ptycho_core.data.npz import SCHEMA, SchemaError, open_diffraction, read_scan, write_scan
+from ptycho_core.data.npz import (
+    SCHEMA,
+    MissingKeysError,
+    SchemaError,
+    open_diffraction,
+    read_scan,
+    read_truth_patches,
+    write_scan,
+)
 from ptycho_core.data.scan import Scan
 
 FIELDS = ("x", "y", "x_start", "y_start", "diffraction", "probe", "object", "scan_index")
@@ -152,3 +160,33 @@ def test_write_scan_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="killed"):
         write_scan(tmp_path / "new.npz", make_scan(n=3))
     assert os.listdir(tmp_path) == ["scan.npz"]
+
+
+def test_workflow_rules_read_the_original_loaders_layouts(tmp_path):
+    """rules="workflow": *_start keys required, 'diffraction' alias, (M,N,N,1) and (N,N,M) layouts, float64
+    coordinates, the file's scan_index and metadata not read; per-pattern Y read separately."""
+    scan = make_scan(n=3, N=8, metadata={"a": 1})
+    d = scan.diffraction
+    keys = dict(xcoords=scan.x.astype(np.float32), ycoords=scan.y, xcoords_start=scan.x_start)
+    keys.update(ycoords_start=scan.y_start, probeGuess=scan.probe, scan_index=scan.scan_index)
+    for name, patterns in [("m1", d[..., None]), ("nnm", np.transpose(d, (1, 2, 0))), ("plain", d)]:
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, diffraction=patterns, Y=np.ones((len(d), 8, 8), np.complex64), **keys)
+        back = read_scan(path, rules="workflow")
+        np.testing.assert_array_equal(back.diffraction, d)
+        assert back.x.dtype == np.float64 and back.metadata is None
+        np.testing.assert_array_equal(back.scan_index, np.zeros(len(d), int))
+        assert read_truth_patches(path, len(d)).shape == (9, 8, 8)
+        assert read_truth_patches(path, 4) is None  # wrong length: ignored with a warning
+    with pytest.raises(SchemaError, match="missing required key"):
+        read_scan(tmp_path / "plain.npz")  # the schema has no 'diffraction' alias
+    np.savez(tmp_path / "nostart.npz", diff3d=d, **{k: v for k, v in keys.items() if k != "xcoords_start"})
+    with pytest.raises(KeyError, match=r"\['xcoords_start'\]") as info:
+        read_scan(tmp_path / "nostart.npz", rules="workflow")
+    assert isinstance(info.value, MissingKeysError) and not str(info.value).startswith("'")
+    assert read_scan(tmp_path / "nostart.npz").x_start is not None  # the schema defaults them
+    np.savez(tmp_path / "bad.npz", diff3d=d[:5], **keys)
+    with pytest.raises(SchemaError, match=r"do not match the 9 positions"):
+        read_scan(tmp_path / "bad.npz", rules="workflow")
+    with pytest.raises(ValueError, match="rules must be"):
+        read_scan(tmp_path / "plain.npz", rules="loose")

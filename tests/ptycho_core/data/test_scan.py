@@ -154,3 +154,17 @@ def test_check_diffraction_rows_names_the_pattern():
         check_diffraction_rows(bad, np.array([10, 11, 12]))
     with pytest.raises(ScanError, match="real amplitudes"):
         check_diffraction_rows(rows.astype(np.complex64), np.array([10, 11, 12]))
+
+
+def test_oriented_flips_swaps_then_scales_positions_and_starts():
+    x, y = np.array([1.0, 2.0]), np.array([10.0, 20.0])
+    scan = Scan(None, x, y, np.ones((4, 4), np.complex64), x_start=x + 0.5, y_start=y - 0.5)
+    out = scan.oriented(flip_x=True, swap_xy=True, scale=2.0)
+    np.testing.assert_array_equal(out.x, 2 * y)
+    np.testing.assert_array_equal(out.y, -2 * x)
+    np.testing.assert_array_equal(out.x_start, 2 * (y - 0.5))
+    np.testing.assert_array_equal(out.y_start, -2 * (x + 0.5))
+    np.testing.assert_array_equal(scan.x, x)  # the original scan is unchanged
+    flipped = scan.oriented(flip_y=True)
+    np.testing.assert_array_equal(flipped.y, -y)
+    np.testing.assert_array_equal(flipped.x, x)

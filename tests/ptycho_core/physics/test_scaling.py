@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ptycho_core.physics import intensity_scale, normalize_diffraction, simulation_scale
+from ptycho_core.physics.scaling import energy_factor
 from ptycho_testing import reference as ref
 from ptycho_testing.arrays import to_numpy
 
@@ -26,6 +27,16 @@ def test_normalize_diffraction_sets_mean_energy():
     assert x.dtype == np.float32 and f == fr
     np.testing.assert_array_equal(x, xr)
     assert np.mean(np.sum(x.astype(np.float64) ** 2, axis=(1, 2))) == pytest.approx(32.0**2, rel=1e-5)
+
+
+def test_energy_factor_reaches_the_target_energy():
+    """``f`` with mean_{b,c} Σ_xy (f·D)² = E (the original loader's norm_Y_I with E = nphotons)."""
+    d = (np.random.default_rng(1).random((6, 8, 8, 4)) * 3).astype(np.float32)
+    f = energy_factor(d, 1e6)
+    want = np.sqrt(1e6 / np.mean(np.sum(d.astype(np.float64) ** 2, axis=(1, 2))))
+    assert f.dtype == np.float32 and f == np.float32(want)
+    with pytest.raises(ValueError, match="zero everywhere"):
+        energy_factor(np.zeros((2, 4, 4)), 1.0)
 
 
 def test_normalize_diffraction_in_chunks_of_a_transposed_stack():
