@@ -4,11 +4,8 @@ Forward model: exit wave ``ψ = s·Y_I·exp(iY_phi)·P``, far-field amplitude ``
 the centre), observed amplitude ``sqrt(Poisson(A²))``. ``s`` (the simulation scale) makes the expected total
 count per pattern, averaged over the dataset, equal ``cfg['nphotons']``.
 
-Deliberate deviations: Poisson counts come from NumPy's legacy global RNG (``np.random.poisson``, so
-``np.random.seed`` reproduces a simulation; the original sampled with TensorFlow Probability);
-``count_photons`` of a complex array sums ``|x|²`` (the original summed the complex ``x²``); chunking of
-the diffraction only bounds memory (the Poisson stream is the same as one draw over all patterns);
-``illuminate_and_diffract`` returns float32 ``Y_phi``.
+Poisson counts come from NumPy's global RNG (``np.random.seed`` reproduces a simulation). Differences from the
+original: README.
 
 Object generators (``mk_lines_img``, ``dummy_phi``, ``sim_object_image``) are thin adapters over
 :mod:`ptycho_core.simulation.objects`. Without an ``rng`` they draw from NumPy's legacy global RNG like the

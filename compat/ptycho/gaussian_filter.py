@@ -3,9 +3,7 @@
 Kernel: per axis a normalised Gaussian over ``t = (-s)//2 + 1 … s//2``, 2-D kernel the outer product; REFLECT
 borders (``c b | a b c | b a``); stride 1, output of the input's shape. Results are backend tensors.
 
-Deliberate deviations: only ``padding='REFLECT'`` is supported (the model uses nothing else; others raise
-``ValueError``); ``sigma`` must be > 0 (the original's sigma 0 divides by zero); a complex input to
-:func:`gaussian_filter2d` is filtered per part (the original silently dropped the imaginary part).
+Only ``padding='REFLECT'`` and ``sigma > 0``; complex input is filtered per part (README: differences).
 """
 
 from __future__ import annotations

@@ -14,20 +14,7 @@ callback) and returns a container whose arrays are NumPy on the host:
 
 Importing this module also binds ``ptycho.probe`` and ``ptycho.tf_helper`` on the package.
 
-Deliberate deviations from the original:
-
-* Properties return NumPy arrays (:class:`~ptycho._host.HostArray`, with the ``.numpy()`` of the TF tensors the
-  original returned), cached on first access, instead of TensorFlow tensors; Keras accepts them on every
-  backend and nothing is moved to an accelerator until the model runs.
-* :meth:`PtychoDataContainer.as_dataset` (alias ``as_tf_dataset``) returns a ``keras.utils.PyDataset`` yielding
-  the same batches as the original's ``tf.data.Dataset`` (NumPy arrays; it also has ``take(n)``).
-* ``load(..., create_split=True)`` splits ``global_offsets``, ``local_offsets`` and ``nn_indices`` together
-  with ``X`` (the original split only X, the coordinates and Y, leaving the offsets unsplit and misaligned).
-* A probe given as a Ptychodus mode stack ``(modes, N, N)`` keeps mode 0 (warning), like ``RawData``.
-* ``norm_Y_I`` (``sqrt(nphotons / mean Σ X²)``) is computed on the host in float64 (same value to float32
-  rounding), a 0-d float32 :class:`HostArray`; progress goes to the ``ptycho.loader`` logger, not stdout.
-* A grouped dict without ``coords_start_*`` falls back to ``coords_relative``; a missing ``Y`` key means no
-  ground truth; the legacy ``normalize_data`` squares in float64 (the original overflowed on integer data).
+Differences from the original (host arrays, ``PyDataset`` batches, the split of the offsets): README.
 """
 
 from __future__ import annotations

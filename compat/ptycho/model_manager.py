@@ -5,16 +5,8 @@ Archives keep the original layout (``wts.h5.zip`` with ``manifest.dill`` and, pe
 wrote them, JSON copies of the metadata and member checksums. Loading restores ``params.cfg`` from the archive
 (every saved key, ``intensity_scale`` and ``probe`` included), as the original does.
 
-Deliberate differences from the original:
-
-* ``model.keras`` holds every weight, the probe and the log intensity scale included, and archives written under
-  one Keras backend open under the others; archives of the original TensorFlow PtychoPINN open too.
-* Pickles are read with a restricted unpickler (plain data only): nothing in an archive is executed, and no
-  TensorFlow is needed to read the pickled probe of an original archive (it becomes a NumPy array).
-* Archives are written to a temporary file and renamed, so a failed save never leaves a half-written archive
-  in place of a good one.
-* ``save`` stores the most recently trained or built models (the ``ptycho.model`` singletons) like the
-  original, but never builds an untrained model silently: with no model in this process it raises.
+Archives written under one Keras backend open under the others, and the original TensorFlow archives open too;
+pickles are read with a restricted unpickler and writes are atomic (README: differences).
 """
 
 from __future__ import annotations

@@ -11,9 +11,7 @@ Behaviour follows the original ``ptycho.params`` module:
 * ``get``, ``params``, ``validate`` and ``get_bigN`` first re-insert missing defaults (never overwrite).
 * ``seal()`` makes later writes of non-whitelisted keys log a WARNING (never raise).
 
-Deliberate deviation: a failing :func:`validate` raises :class:`ParamsValidationError`, which is both a
-``ValueError`` (with a message naming the offending key) and an ``AssertionError`` (what the original's bare
-``assert`` raised), so existing ``except AssertionError`` handlers keep working.
+A failing :func:`validate` raises :class:`ParamsValidationError` (a ``ValueError`` and an ``AssertionError``).
 
 Only the standard library, NumPy and plain data from ``ptycho_core`` are imported here (no Keras, no backend).
 """

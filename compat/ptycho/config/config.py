@@ -1,49 +1,12 @@
-"""Configuration dataclasses of the original PtychoPINN API and their bridge to ``ptycho.params.cfg``.
+"""Configuration dataclasses of the original PtychoPINN API (``ptycho.config.config``) and their validators.
 
-Public names (same as the original ``ptycho.config.config``):
-
-* ``ModelConfig``, ``TrainingConfig``, ``InferenceConfig``, ``PyTorchExecutionConfig``: the field names, their
-  order and their defaults follow the original exactly (positional construction, ``dataclasses.fields`` and
-  ``asdict`` therefore give the same results). Type hints are documentation only; nothing checks them at run
-  time (Ptychodus 1.7.0 builds ``ModelConfig(N=0)`` and patches ``N`` later).
-* ``dataclass_to_legacy_dict(obj)``: ``asdict(obj)``, the nested ``model`` dict merged into the top level,
-  then the field names of :data:`KEY_MAPPINGS` renamed to their legacy keys (a renamed ``Path`` becomes ``str``;
-  other values, ``None`` included, are moved unchanged; a ``Path`` under a name that is not renamed, such as
-  ``InferenceConfig.model_path``, stays a ``Path``).
-* ``update_legacy_dict(cfg, obj)``: writes ``dataclass_to_legacy_dict(obj)`` into ``cfg`` *in place*, skipping
-  ``None`` values (existing entries survive) and turning any remaining ``Path`` into ``str``. It assigns
-  directly: no validation, no ``params.set`` (so no seal warnings). Returns ``None``.
-* ``validate_model_config``, ``validate_training_config``, ``validate_inference_config``: raise ``ValueError``;
-  never called automatically.
-* ``load_yaml_config(path)``: ``yaml.safe_load`` of the file; an ``OSError`` or ``yaml.YAMLError`` is raised
-  again as the same exception type with the prefix ``"Failed to load config from <path>: "``.
-
-``KEY_MAPPINGS``, ``dataclass_to_legacy_dict``, ``update_legacy_dict`` and ``load_yaml_config`` are defined in
-:mod:`ptycho.config._legacy_map` and re-exported here; this module defines the dataclasses and their validators.
-
-Deliberate differences from the original:
-
-* ``ModelConfig`` is **not frozen**: Ptychodus 1.7.0 assigns ``training_config.model.N = model_size`` in its
-  worker process, which raises ``FrozenInstanceError`` against the original. It is declared with
-  ``unsafe_hash=True`` so it stays hashable (and comparable) like the frozen original; the hash follows the
-  current field values, so do not mutate an instance while it is a dict key or a set member.
-* ``KEY_MAPPINGS`` is a module-level dict (and in ``__all__``) instead of a local of
-  ``dataclass_to_legacy_dict``; the mappings themselves are the original's nine.
-* PyYAML is imported lazily inside :func:`load_yaml_config` (the original imported it at module level); when it
-  is missing that function raises an ``ImportError`` that says ``pip install pyyaml``. The module itself
-  imports only the standard library, so the Ptychodus 1.7.0 parent process can import it with no framework.
-* The ``n_images`` deprecation warning is attributed to the code that constructed the config (the original's
-  ``stacklevel=2`` pointed into the dataclass-generated ``__init__``).
-* Error and warning texts are worded anew, keeping what callers and tests match on: the offending field's
-  name, ``"gridsize must be"``, ``"power of 2"``, ``"does not exist"``, ``"POLICY-001"``,
-  ``"No CUDA device detected"``, ``"Failed to load config from"``. The exception types are the original's.
-
-``PyTorchExecutionConfig.__post_init__`` keeps the original's behaviour of importing ``torch`` (only there, only
-when ``accelerator='auto'``) to resolve the accelerator to ``'cuda'`` or ``'cpu'``; without torch it falls back
-to ``'cpu'`` with a warning. The class is never bridged into ``cfg`` by the training or inference paths.
-
-All four classes are defined at module top level and pickle/unpickle by field name (Ptychodus 1.7.0 pickles
-them into a spawned child process).
+``ModelConfig``, ``TrainingConfig``, ``InferenceConfig`` and ``PyTorchExecutionConfig`` have the original's
+fields, order and defaults (positional construction, ``fields`` and ``asdict`` agree; type hints are not checked:
+Ptychodus 1.7.0 builds ``ModelConfig(N=0)`` and sets ``N`` later), plus ``TrainingConfig.n_devices`` last. The
+``validate_*_config`` functions raise ``ValueError`` and are never called automatically. ``KEY_MAPPINGS``,
+``dataclass_to_legacy_dict``, ``update_legacy_dict`` (writes into ``cfg`` in place, skipping ``None``) and
+``load_yaml_config`` come from :mod:`ptycho.config._legacy_map`. Imports the standard library only (the Ptychodus
+GUI process imports it with no ML framework); the classes pickle by field name. Differences: README.
 """
 
 import math

@@ -3,12 +3,8 @@
 Part of the original's ``ptycho.workflows.components`` (re-exported there). The archive is read by
 :mod:`ptycho.model_manager` (which restores ``params.cfg`` from it, as the original does).
 
-Deliberate difference: ``load_inference_bundle`` also opens a folder that holds an *unpacked* ``wts.h5.zip`` (its
-``manifest.dill``, ``manifest.json`` and per-model folders) when there is no ``wts.h5.zip`` in it: the files are
-packed again into a temporary archive, which is read with the usual checks. Ptychodus 1.7.0 needs this: after
-training, its "save model" copies ``wts.h5.zip`` itself to the chosen ``<name>.zip``, and opening ``<name>.zip``
-unpacks it into a temporary folder and loads that folder (the original raised ``FileNotFoundError`` there, so the
-application could not reopen a model it had saved).
+``load_inference_bundle`` also opens a folder holding an *unpacked* ``wts.h5.zip`` (how Ptychodus 1.7.0 reopens a
+saved model): its files are packed again into a temporary archive, read with the usual checks.
 """
 
 from __future__ import annotations

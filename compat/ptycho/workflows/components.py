@@ -5,18 +5,7 @@ structures; the numerics live in :mod:`ptycho_core` (through ``ptycho.model``, `
 ``ptycho.tf_helper``). Importing this module binds ``ptycho.probe`` and ``ptycho.tf_helper`` on the package (the
 in-process Ptychodus reconstructor uses both without importing them).
 
-Deliberate differences from the original:
-
-* No ``logging.basicConfig`` at import: a library must not reconfigure its host application's root logger.
-  Messages go to the ``ptycho.workflows.components`` logger (and training progress to ``ptycho_core.training``).
-* Results carry ``results['backend']``: the Keras backend that trained (``'torch'``, ``'tensorflow'`` or
-  ``'jax'``).
-* ``save_outputs`` writes each file atomically and keeps an existing file of the same name as a numbered backup
-  (``reconstructed_amplitude.~1~.png``) instead of overwriting it; it also writes the amplitude and phase arrays
-  (``.npy``) beside the PNGs. It never deletes anything.
-* ``load_data`` does not write ``./tmp/subsample_seed*_indices.txt``: the indices are on the returned
-  ``RawData`` (``sample_indices``) — writing into the current directory was a side effect users did not ask for.
-* ``load_inference_bundle`` (in :mod:`ptycho.workflows.bundles`) also opens an unpacked ``wts.h5.zip``.
+Differences from the original (logging, ``results['backend']``, backups in ``save_outputs``): README.
 """
 
 from __future__ import annotations

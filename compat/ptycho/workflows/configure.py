@@ -1,8 +1,8 @@
 """Configuration entry points of the original's ``ptycho.workflows.components`` (re-exported there):
 ``update_config_from_dict``, ``parse_arguments``, ``setup_configuration``.
 
-Deliberate difference: ``parse_arguments`` leaves options that were not given at ``None``, so values from a YAML
-file are not overridden by CLI defaults (the original's defaults silently won over the YAML file).
+``parse_arguments`` leaves options that were not given at ``None``, so a YAML file's values are not overridden by
+command-line defaults (README: differences).
 """
 
 from __future__ import annotations
