@@ -24,7 +24,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import keras
 import numpy as np
@@ -36,7 +36,7 @@ from .atomic import Existing
 from .data import Scan, diffraction_bytes, group_neighbours, group_scan, open_diffraction, read_scan
 from .factory import create_compiled_models, intensity_scale_of, probe_layer
 from .physics import intensity_scale as photon_intensity_scale
-from .physics import normalize_probe, reassemble_position
+from .physics import normalize_probe, poisson_nll_floor, reassemble_position
 from .spec import ModelSpec, legacy_params_from_spec, spec_from_legacy_params
 from .streaming import DEFAULT_CHUNK_BYTES, reconstruct_streaming
 from .types import PathLike
@@ -51,6 +51,7 @@ __all__ = [
     "TrainedModel",
     "fit",
     "load_model",
+    "NLLExcess",
     "reconstruct",
     "spec_for",
     "train",
@@ -179,6 +180,9 @@ def train(scan: Scan, spec: ModelSpec, options: TrainOptions = TrainOptions()) -
     y_amplitude = None if grouped.truth is None else np.abs(grouped.truth).astype(np.float32)
     logger.info("training on %d groups of %d (N=%d), %d epochs", len(grouped), spec.channels, spec.N, options.epochs)
     autoencoder, diffraction_to_obj = create_compiled_models(spec, probe=probe)
+    held_out = options.validation_split if len(x_scaled) <= options.streaming_threshold else 0.0  # as training
+    excess = NLLExcess(*_nll_floors(x_scaled, held_out))
+    options = options.replace(callbacks=(excess, *options.callbacks))
     history = fit(autoencoder, spec, x_scaled, positions, options, y_amplitude=y_amplitude, probe=probe)
     params = {
         "probe": probe,
@@ -190,6 +194,32 @@ def train(scan: Scan, spec: ModelSpec, options: TrainOptions = TrainOptions()) -
         "n_groups": len(grouped),
     }
     return TrainedModel(spec, autoencoder, diffraction_to_obj, history, params)
+
+
+def _nll_floors(x_scaled: np.ndarray, validation_split: float) -> Tuple[float, Optional[float]]:
+    """Floors of the Poisson NLL (:func:`~ptycho_core.physics.poisson_nll_floor`) of the training groups and of
+    the validation groups (the last ``validation_split`` of them, as Keras splits; None when there are none)."""
+    n = len(x_scaled)
+    split = int(n * (1 - validation_split)) if validation_split > 0 else n
+    val_floor = poisson_nll_floor(x_scaled[split:]) if split < n else None
+    return poisson_nll_floor(x_scaled[:split]), val_floor
+
+
+class NLLExcess(keras.callbacks.Callback):
+    """Adds ``poisson_nll_excess`` (and ``val_poisson_nll_excess``) to each epoch's logs, so the history and
+    every later callback see them: the Poisson NLL per pixel minus its floor, ≥ 0 and 0 for a perfect model."""
+
+    def __init__(self, floor: float, val_floor: Optional[float]):
+        super().__init__()
+        self.floors = {"": floor, "val_": val_floor}
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        if logs is None:
+            return
+        for prefix, floor in self.floors.items():
+            value = logs.get(f"{prefix}pred_intensity_loss")
+            if value is not None and floor is not None:
+                logs[f"{prefix}poisson_nll_excess"] = float(value) - floor
 
 
 def fit(

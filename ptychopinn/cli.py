@@ -24,133 +24,16 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-BACKENDS = ("torch", "tensorflow", "jax")
+from .parser import BACKENDS, build_parser
+
 _BACKEND_MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
+
+__all__ = ["BACKENDS", "build_parser", "installed_backends", "main", "run"]
 
 
 def installed_backends() -> List[str]:
     """The Keras backends whose framework is importable here."""
     return [b for b in BACKENDS if importlib.util.find_spec(_BACKEND_MODULES[b]) is not None]
-
-
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--backend",
-        default=argparse.SUPPRESS,
-        help="Keras backend for this run: torch, tensorflow or jax (default: $KERAS_BACKEND, else Keras' default)",
-    )
-    common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output")
-    return common
-
-
-def build_parser() -> argparse.ArgumentParser:
-    common = _common()
-    parser = argparse.ArgumentParser(
-        prog="ptychopinn",
-        parents=[common],
-        description="PtychoPINN on Keras 3: ptychographic reconstruction with a "
-        "physics-informed network, on torch, tensorflow or jax.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
-
-    def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
-
-    def simulation_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-        p.add_argument("--N", type=int, default=64, help="pattern size in pixels, a multiple of 4 (default 64)")
-        p.add_argument("--n-positions", type=int, default=300, help="number of scan points (default 300)")
-        p.add_argument("--nphotons", type=float, default=1e9, help="photons per pattern (default 1e9)")
-        p.add_argument(
-            "--object",
-            dest="object_kind",
-            choices=("lines", "grf"),
-            default="lines",
-            help="simulated object (default lines)",
-        )
-        p.add_argument(
-            "--scan", choices=("raster", "spiral", "random"), default="raster", help="scan pattern (default raster)"
-        )
-
-    def training_options(p: argparse.ArgumentParser, epochs: int) -> None:
-        p.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
-        p.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
-        p.add_argument("--gridsize", type=int, default=1, choices=(1, 2, 3), help="patterns per group (side)")
-        p.add_argument("--n-filters-scale", type=int, default=1, help="network width multiplier (default 1)")
-        p.add_argument(
-            "--devices",
-            type=int,
-            default=1,
-            help="data-parallel training on this many devices (GPUs; without GPUs, CPU devices); "
-            "--batch-size is the global batch and must be a multiple (default 1)",
-        )
-        p.add_argument(
-            "--train-probe",
-            action="store_true",
-            help="also train the probe (off by default: the original never trains it)",
-        )
-        p.add_argument(
-            "--train-intensity-scale",
-            action="store_true",
-            help="also train the log intensity scale (off by default: the original never trains it)",
-        )
-
-    p = add("demo", "simulate → train → reconstruct → images, on a small built-in simulation")
-    p.add_argument(
-        "--out", type=Path, default=Path("ptychopinn-demo"), help="output folder (default ./ptychopinn-demo)"
-    )
-    simulation_options(p)
-    training_options(p, epochs=16)
-    p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
-
-    p = add("simulate", "simulate a ptychography scan and write it as an NPZ")
-    p.add_argument("--out", type=Path, required=True, help="NPZ file to write")
-    simulation_options(p)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
-
-    p = add("train", "train a model on an NPZ scan; writes OUT/wts.h5.zip, history.csv, loss.png")
-    p.add_argument("data", type=Path, help="training data (NPZ: diff3d, xcoords, ycoords, probeGuess, ...)")
-    p.add_argument("--out", type=Path, required=True, help="output folder for the model bundle")
-    p.add_argument(
-        "--test-data", type=Path, default=None, help="optional NPZ checked before and reconstructed after training"
-    )
-    p.add_argument("--n-groups", type=int, default=None, help="training groups (default: one per scan point)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and batch order (default 0)")
-    p.add_argument(
-        "--nphotons", type=float, default=None, help="photons per pattern (default: the NPZ metadata, else 1e9)"
-    )
-    training_options(p, epochs=8)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle (atomically)")
-
-    p = add("reconstruct", "reconstruct the object of an NPZ scan with a trained model")
-    p.add_argument("bundle", type=Path, help="folder holding wts.h5.zip (or the file itself)")
-    p.add_argument("data", type=Path, help="scan to reconstruct (NPZ)")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--M", type=int, default=20, help="central crop of each patch used for stitching (default 20)")
-    p.add_argument("--batch-size", type=int, default=64, help="patterns per prediction batch (default 64)")
-    p.add_argument(
-        "--stream",
-        choices=("auto", "on", "off"),
-        default="auto",
-        help="read, predict and stitch the patterns a chunk at a time so memory does not grow with "
-        "their number (default auto: when diff3d is over 1 GiB)",
-    )
-    p.add_argument("--chunk-mb", type=int, default=64, help="MiB of patterns per streamed chunk (default 64)")
-    p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
-
-    p = add("compare-backends", "run the same model under every installed backend and tabulate differences")
-    p.add_argument("--bundle", type=Path, default=None, help="model folder (default: a built-in untrained model)")
-    p.add_argument("--data", type=Path, default=None, help="scan NPZ (default: a built-in small simulation)")
-    p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
-    p.add_argument("--train-steps", type=int, default=0, help="also compare N training steps (default 0)")
-    p.add_argument("--n-patterns", type=int, default=32, help="patterns compared (default 32)")
-    p.add_argument("--rtol", type=float, default=1e-4, help="largest relative difference accepted (default 1e-4)")
-    p.add_argument("--json", type=Path, default=None, help="also write the table as JSON")
-    p.add_argument("--perturb-backend", default=None, help=argparse.SUPPRESS)  # self-test of the check
-
-    add("info", "versions, the active backend and its devices")
-    return parser
 
 
 def _keras_json_backend() -> Optional[str]:
@@ -306,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
                 devices=args.devices,
                 train_probe=args.train_probe,
                 train_intensity_scale=args.train_intensity_scale,
+                diffraction=args.diffraction,
                 overwrite=args.overwrite,
                 report=report,
             )
@@ -320,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 stream=args.stream,
                 chunk_mb=args.chunk_mb,
+                diffraction=args.diffraction,
                 overwrite=args.overwrite,
                 report=report,
             )
@@ -327,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
     if command == "demo":
         out = Path(args.out)
         data = out / "data.npz"
+        stage = jobs.Stage(report, 6)  # one count over the three jobs: simulate 1, train 2, reconstruct 3
         with _silenced(quiet):
             jobs.simulate(
                 data,
@@ -338,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
                 scan=args.scan,
                 overwrite=args.overwrite,
                 report=report,
+                stage=stage,
             )
             jobs.train(
                 data,
@@ -352,9 +239,10 @@ def run(args: argparse.Namespace) -> int:
                 train_intensity_scale=args.train_intensity_scale,
                 overwrite=args.overwrite,
                 report=report,
+                stage=stage,
             )
             result = jobs.reconstruct(
-                out / "model", data, out / "reconstruction", overwrite=args.overwrite, report=report
+                out / "model", data, out / "reconstruction", overwrite=args.overwrite, report=report, stage=stage
             )
         print(f"images: {result['amplitude_png']} and {Path(result['out']) / 'reconstructed_phase.png'}")
         if "amplitude_correlation" in result:

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ptycho_core.atomic import atomic_write_bytes
 
-from .reports import Report, Stage, history_csv, loss_curve_png
+from .inputs import UserError, as_amplitudes, counts_warning_silenced, naming, read_checked_scan
+from .reports import Report, Stage, epoch_lines, history_csv, loss_curve_png, loss_summary
 
 if TYPE_CHECKING:
     from ptycho_core.data import Scan
@@ -31,11 +33,7 @@ logger = logging.getLogger(__name__)
 
 BUNDLE_NAME = "wts.h5.zip"
 
-__all__ = ["UserError", "model_spec", "reconstruct", "simulate", "train", "history_csv", "loss_curve_png"]
-
-
-class UserError(Exception):
-    """A mistake in the command's input (missing file, bad data, existing output): shown as one line."""
+__all__ = ["Stage", "UserError", "model_spec", "reconstruct", "simulate", "train", "history_csv", "loss_curve_png"]
 
 
 def _quiet_report(message: str) -> None:
@@ -64,6 +62,7 @@ def simulate(
     jitter: float = 0.0,
     overwrite: bool = False,
     report: Report = _quiet_report,
+    stage: Optional[Stage] = None,
 ) -> Dict[str, Any]:
     """Simulate a scan and write it as an NPZ (the scan schema, :mod:`ptycho_core.data.npz`); returns a summary."""
     from ptycho_core.simulation import default_dataset
@@ -72,8 +71,11 @@ def simulate(
     if out.is_dir():
         raise UserError(f"{out} is a folder; give the NPZ file to write, e.g. {out / 'data.npz'}")
     _refuse_existing([out], overwrite)
-    stage = Stage(report, 1)
-    stage.start(f"simulate {n_positions} patterns of {N}x{N} ({object_kind} object, {scan} scan, {nphotons:g} photons)")
+    stage = stage or Stage(report, 1)
+    stage.start(
+        f"simulate {N}x{N} patterns at about {n_positions} positions "
+        f"({object_kind} object, {scan} scan, {nphotons:g} photons)"
+    )
     try:
         dataset = default_dataset(
             seed=seed,
@@ -92,24 +94,6 @@ def simulate(
 
 
 # ----------------------------------------------------------------------------------------------- train
-def read_checked_scan(path: Path, **checks: Any) -> Scan:
-    """The scan in the NPZ ``path``, validated (``checks`` go to :meth:`Scan.validate`); errors as UserError."""
-    from ptycho_core.data import read_scan
-
-    if not Path(path).is_file():
-        raise UserError(f"data file not found: {path}")
-    try:
-        return read_scan(path).validate(**checks)
-    except (KeyError, ValueError) as exc:
-        raise UserError(_naming(path, exc)) from exc
-
-
-def _naming(path: Path, exc: Exception) -> str:
-    """The error message, prefixed with the file it is about unless it names the file already."""
-    message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-    return message if str(path) in message else f"{path}: {message}"
-
-
 def model_spec(
     scan: Scan,
     *,
@@ -150,8 +134,10 @@ def train(
     devices: int = 1,
     train_probe: bool = False,
     train_intensity_scale: bool = False,
+    diffraction: str = "auto",
     overwrite: bool = False,
     report: Report = _quiet_report,
+    stage: Optional[Stage] = None,
 ) -> Dict[str, Any]:
     """Train on the NPZ ``data``; writes ``out/wts.h5.zip``, ``out/history.csv`` and ``out/loss.png``.
 
@@ -161,7 +147,7 @@ def train(
     devices before it computed anything (the CLI does). ``seed`` fixes the initial weights (drawn with NumPy,
     identical on every backend), the groups and the batch order (``keras.utils.set_random_seed``).
     ``train_probe`` / ``train_intensity_scale`` train the probe / the log intensity scale too (the original
-    never does; off by default).
+    never does; off by default). ``diffraction``: what the patterns are (:func:`read_checked_scan`).
     """
     import keras
 
@@ -175,10 +161,12 @@ def train(
     if n_groups is not None and int(n_groups) < 1:
         raise UserError(f"--n-groups must be at least 1; got {n_groups}")
     _refuse_existing([out / BUNDLE_NAME], overwrite)
-    stage = Stage(report, 2)
+    stage = stage or Stage(report, 2 if test_data is None else 3)
     stage.start(f"read {data}")
-    scan = read_checked_scan(Path(data), gridsize=gridsize)
-    test_scan = read_checked_scan(Path(test_data), N=scan.N, gridsize=gridsize) if test_data is not None else None
+    scan = read_checked_scan(Path(data), diffraction, gridsize=gridsize)
+    test_scan = None
+    if test_data is not None:
+        test_scan = read_checked_scan(Path(test_data), diffraction, N=scan.N, gridsize=gridsize)
     try:
         spec = model_spec(
             scan,
@@ -195,14 +183,22 @@ def train(
     stage.done(f"{len(scan)} patterns of {scan.N}x{scan.N}, nphotons {photons:g}")
     keras.utils.set_random_seed(seed)  # the application's choice: Keras' own shuffling repeats too
     where = f"{devices} devices of " if devices > 1 else ""
-    stage.start(f"train {epochs} epochs on {where}{keras.backend.backend()} (gridsize {gridsize}, batch {batch_size})")
+    stage.start(
+        f"train {epochs} epoch{'s' if epochs != 1 else ''} on {where}{keras.backend.backend()} "
+        f"(gridsize {gridsize}, batch {batch_size})"
+    )
+    verbose: int = 0
+    callbacks: Tuple[Any, ...] = ()
+    if report is not _quiet_report:  # a progress bar on a terminal, else plain lines (a log file stays readable)
+        verbose, callbacks = (1, ()) if sys.stdout.isatty() else (0, (epoch_lines(report, epochs, scan.N**2),))
     options = TrainOptions(
         epochs=epochs,
         batch_size=batch_size,
         n_groups=n_groups,
         seed=seed,
         devices=int(devices),
-        verbose=0 if report is _quiet_report else 1,
+        verbose=verbose,
+        callbacks=callbacks,
     )
     try:
         model = train_model(scan, spec, options)
@@ -211,7 +207,7 @@ def train(
     model.save(out, existing="backup")  # with --overwrite the previous bundle is kept as wts.h5.~N~.zip
     atomic_write_bytes(out / "history.csv", history_csv(model.history), "backup")
     atomic_write_bytes(out / "loss.png", loss_curve_png(model.history), "backup")
-    seconds = stage.done(f"final loss {model.history['loss'][-1]:.6g} → {out / BUNDLE_NAME}")
+    seconds = stage.done(f"{loss_summary(model.history, scan.N**2)} → {out / BUNDLE_NAME}")
     result: Dict[str, Any] = {
         "bundle": str(out / BUNDLE_NAME),
         "history": model.history,
@@ -222,7 +218,6 @@ def train(
     if test_scan is not None:
         from ptycho_core.pipeline import reconstruct as reconstruct_scan
 
-        stage = Stage(report, 1)
         stage.start(f"reconstruct the test scan {test_data}")
         image = reconstruct_scan(model, test_scan).image
         metrics = _metrics(image, test_scan)
@@ -276,7 +271,9 @@ def reconstruct(
     overwrite: bool = False,
     stream: str = "auto",
     chunk_mb: int = 64,
+    diffraction: str = "auto",
     report: Report = _quiet_report,
+    stage: Optional[Stage] = None,
 ) -> Dict[str, Any]:
     """Reconstruct the object of ``data`` with the model in ``bundle`` (a folder holding ``wts.h5.zip``).
 
@@ -287,7 +284,7 @@ def reconstruct(
     ``stream``: ``"on"`` reads, predicts and stitches the patterns ``chunk_mb`` MiB at a time, so memory does
     not grow with their number (:mod:`ptycho_core.streaming`); ``"off"`` reads the whole scan; ``"auto"``
     streams when ``diff3d`` is larger than :data:`ptycho_core.pipeline.STREAM_AUTO_BYTES`. Both give the same
-    image up to float32 rounding.
+    image up to float32 rounding. ``diffraction``: what the patterns are (:func:`read_checked_scan`).
     """
     from ptycho_core.data import diffraction_bytes, open_diffraction, read_scan
     from ptycho_core.images import save_npy, save_png
@@ -310,12 +307,16 @@ def reconstruct(
         if streamed:
             header = read_scan(data, load_diffraction=False)
             with open_diffraction(data) as rows:
-                header.replace(diffraction=rows).validate()
+                as_amplitudes(header.replace(diffraction=rows), data, diffraction)
+                with counts_warning_silenced(diffraction != "auto"):
+                    header.replace(diffraction=rows).validate()
         else:
-            header = read_scan(data).validate()
+            header = as_amplitudes(read_scan(data), data, diffraction)
+            with counts_warning_silenced(diffraction != "auto"):
+                header.validate()
     except (KeyError, ValueError) as exc:
-        raise UserError(_naming(data, exc)) from exc
-    stage = Stage(report, 3)
+        raise UserError(naming(data, exc)) from exc
+    stage = stage or Stage(report, 3)
     stage.start(f"load {bundle / BUNDLE_NAME}")
     model = _load(bundle)
     stage.done(f"model N={model.spec.N}, gridsize {model.spec.gridsize}")
@@ -330,7 +331,7 @@ def reconstruct(
             chunk_bytes=int(chunk_mb) << 20,
         )
     except (KeyError, ValueError) as exc:
-        raise UserError(_naming(data, exc)) from exc
+        raise UserError(naming(data, exc)) from exc
     image = result.image
     stage.done(f"{result.n_patterns} patterns → object {image.shape[0]}x{image.shape[1]}")
     stage.start("write images")

@@ -35,6 +35,7 @@ __all__ = [
     "as_probe_2d",
     "check_diffraction_rows",
     "count_non_finite",
+    "looks_like_counts",
 ]
 
 #: The NPZ key of each field: messages use these names.
@@ -121,25 +122,35 @@ def check_diffraction_rows(rows: np.ndarray, patterns: np.ndarray) -> None:
         )
 
 
+def looks_like_counts(diffraction: np.ndarray) -> Optional[str]:
+    """How ``diffraction`` looks like detector counts (intensities) rather than amplitudes, or None.
+
+    Amplitudes are square roots of counts, so most are not whole numbers; counts are. The test: integer dtype,
+    or (first 8 patterns) every value within float rounding (``1e-5`` relative) of a whole number and the
+    largest at least 2. Squared float32 amplitudes pass it; a ``√k`` rarely does for a whole pattern.
+    """
+    if diffraction.size == 0:
+        return None
+    if diffraction.dtype.kind in "iu":
+        return f"integer ({diffraction.dtype}) values, max {diffraction.max()}"
+    if diffraction.dtype.kind != "f":
+        return None
+    sample = np.asarray(diffraction[: min(len(diffraction), 8)], np.float64)
+    whole = np.abs(sample - np.round(sample)) <= 1e-5 * np.maximum(1.0, np.abs(sample))
+    if bool(np.all(whole)) and float(np.max(sample)) >= 2:
+        return f"whole-number {diffraction.dtype} values, max {float(np.max(sample)):.4g}"
+    return None
+
+
 def _warn_if_counts(diffraction: np.ndarray) -> None:
     """Warn when the patterns look like raw detector counts (intensities) rather than amplitudes."""
-    if diffraction.size == 0:
-        return
-    if diffraction.dtype.kind in "iu":
-        looks_like_counts, kind = True, f"integer ({diffraction.dtype})"
-    elif diffraction.dtype.kind == "f":
-        sample = diffraction[: min(len(diffraction), 8)]
-        looks_like_counts = bool(np.all(sample == np.round(sample))) and float(np.max(sample)) >= 2
-        kind = f"integer-valued {diffraction.dtype}"
-    else:
-        return
-    if looks_like_counts:
+    kind = looks_like_counts(diffraction)
+    if kind is not None:
         logger.warning(
-            "diff3d holds %s data (max %s): these look like raw detector counts (intensity), but PtychoPINN "
-            "expects diffraction AMPLITUDES (sqrt of counts). They are used as given, like the original did; "
-            "if they are counts, pass np.sqrt(counts) instead.",
+            "diff3d holds %s: these look like raw detector counts (intensity), but PtychoPINN expects "
+            "diffraction AMPLITUDES (sqrt of counts). They are used as given, like the original did; if they are "
+            "counts, pass np.sqrt(counts) instead.",
             kind,
-            diffraction.max(),
         )
 
 
@@ -220,7 +231,9 @@ class Scan:
     ) -> Scan:
         """The scan with its positions and start positions re-oriented, in this order: ``x → −x``
         (``flip_x``), ``y → −y`` (``flip_y``), ``x ↔ y`` (``swap_xy``), then both times ``scale``."""
-        x, y, x0, y0 = self.x, self.y, self.x_start, self.y_start
+        x, y = self.x, self.y
+        x0 = x if self.x_start is None else self.x_start
+        y0 = y if self.y_start is None else self.y_start
         if flip_x:
             x, x0 = -x, -x0
         if flip_y:
@@ -237,7 +250,7 @@ class Scan:
         and non-negative (values only when in memory: streamed patterns are checked chunk by chunk with
         :func:`check_diffraction_rows`); a probe of the pattern size; a 1-D scan index of length M; a 2-D
         object. With ``N``: the patterns (or, without patterns, the probe) are ``N x N``. With ``gridsize``: at least
-        ``gridsize²`` scan points. Integer-valued patterns (counts, not amplitudes) log a warning.
+        ``gridsize²`` scan points. Patterns that look like counts (:func:`looks_like_counts`) log a warning.
         """
         self._check_positions()
         n = len(self)

@@ -82,13 +82,17 @@ def test_train_then_reconstruct(small_scan, tmp_path, capsys):
         "--test-data", str(small_scan),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "train 1 epochs on " + BACKEND in proc.stdout
+    assert "[2/3] train 1 epoch on " + BACKEND in proc.stdout and "[3/3] reconstruct the test scan" in proc.stdout
+    # stdout is not a terminal here: plain lines, no progress-bar redraws or colour codes
+    assert not any(code in proc.stdout for code in ("\x1b", "\r", "\b")), repr(proc.stdout[-500:])
+    assert "epoch 1/1: NLL above floor " in proc.stdout and "Poisson NLL above its floor " in proc.stdout
     assert (model_dir / "wts.h5.zip").is_file()
     test_metrics = json.loads((model_dir / "test_metrics.json").read_text())  # --test-data: printed and written
     assert -1 <= test_metrics["amplitude_correlation"] <= 1
     assert f"amplitude correlation with its true object {test_metrics['amplitude_correlation']:.3f}" in proc.stdout
     header = (model_dir / "history.csv").read_text().splitlines()[0].split(",")
     assert header[:2] == ["epoch", "loss"] and "val_loss" in header
+    assert "poisson_nll_excess" in header and "val_poisson_nll_excess" in header
     assert _png(model_dir / "loss.png")[2] in (3, 4)
     proc = cli("reconstruct", str(model_dir), str(small_scan), "--out", str(recon), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -244,6 +248,23 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys):
     assert_user_error(cli_here(capsys, "compare-backends", "--backends", "torch"), "at least two backends")
     bad = cli_here(capsys, "simulate", "--out", str(tmp_path / "x.npz"), "--N", "30")
     assert_user_error(bad, "multiple of 4")
+    # intensities (squared amplitudes) are refused with the fix; --diffraction says what they are
+    amplitudes = np.sqrt(np.random.default_rng(0).poisson(50.0, (4, 64, 64))).astype(np.float32)
+    write_scan(tmp_path / "counts.npz", Scan(np.square(amplitudes), x, x, np.ones((64, 64), np.complex64)))
+    for command in (
+        ["train", str(tmp_path / "counts.npz")],
+        ["reconstruct", str(tmp_path), str(tmp_path / "counts.npz")],
+    ):
+        counts = cli_here(capsys, *command, "--out", str(tmp_path / "m"))
+        assert_user_error(counts, "looks like detector counts", "--diffraction intensity", "--diffraction amplitude")
+    for kind in ("intensity", "amplitude"):  # accepted: the next check is the missing model
+        given = cli_here(
+            capsys, "reconstruct", str(tmp_path), str(tmp_path / "counts.npz"), "--out", str(tmp_path / "r"),
+            "--diffraction", kind,
+        )  # fmt: skip
+        assert_user_error(given, "wts.h5.zip")
+        assert "counts" not in given.stderr
+    assert not (tmp_path / "m").exists() and not (tmp_path / "r").exists()
 
 
 def test_info_names_the_backend(capsys):
@@ -256,8 +277,11 @@ def test_info_names_the_backend(capsys):
 @pytest.mark.once
 def test_default_demo_reaches_the_readme_figure(tmp_path):
     """The README's main job as written (jax, defaults, seed 0): its stated correlation 0.86 holds (≥ 0.75)."""
-    proc = cli("--backend", "jax", "demo", "--out", str(tmp_path / "demo"), "--quiet", backend="jax")
+    proc = cli("--backend", "jax", "demo", "--out", str(tmp_path / "demo"), backend="jax")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    steps = [line.split("]")[0] + "]" for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert steps == [f"[{k}/6]" for k in range(1, 7)], proc.stdout  # one count over the three jobs
+    assert not any(code in proc.stdout for code in ("\x1b", "\r", "\b"))
     assert (tmp_path / "demo" / "reconstruction" / "reconstructed_amplitude.png").is_file()
     metrics = json.loads((tmp_path / "demo" / "reconstruction" / "metrics.json").read_text())
     assert metrics["amplitude_correlation"] >= 0.75, metrics

@@ -6,7 +6,7 @@ import logging
 import numpy as np
 import pytest
 
-from ptycho_core.data.scan import Scan, ScanError, as_probe_2d, check_diffraction_rows
+from ptycho_core.data.scan import Scan, ScanError, as_probe_2d, check_diffraction_rows, looks_like_counts
 
 LOGGER = "ptycho_core.data.scan"
 
@@ -113,11 +113,23 @@ def test_integer_counts_warn_but_are_not_square_rooted(caplog):
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         scan_of(x, diffraction=np.full((3, 8, 8), 400.0, np.float32)).validate()
-    assert "integer-valued float32" in caplog.text
+    assert "whole-number float32" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         scan_of(x, diffraction=np.sqrt(counts.astype(np.float32)) + 0.5).validate()
     assert "counts" not in caplog.text
+
+
+@pytest.mark.parametrize("photons", [3.0, 1e3, 1e8])
+def test_squared_float_amplitudes_look_like_counts_and_amplitudes_do_not(photons):
+    """Intensities made by squaring float32 amplitudes (not exactly whole) are recognised; the amplitudes not."""
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(photons * rng.random((8, 16, 16)))
+    amplitudes = np.sqrt(counts).astype(np.float32)
+    assert looks_like_counts(amplitudes) is None
+    assert "whole-number float32" in looks_like_counts(np.square(amplitudes))
+    assert "integer (int64)" in looks_like_counts(counts)
+    assert looks_like_counts(np.zeros((2, 4, 4), np.float32)) is None  # all zero: nothing to tell
 
 
 def test_probe_mode_stack_uses_mode_zero(caplog):

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 from keras import ops
 
-from ptycho_core.physics import mean_absolute_error, poisson_nll, poisson_nll_mean, realspace_loss, total_variation
+from ptycho_core.physics import (
+    mean_absolute_error,
+    poisson_nll,
+    poisson_nll_floor,
+    poisson_nll_mean,
+    realspace_loss,
+    total_variation,
+)
 from ptycho_testing import reference as ref
 from ptycho_testing.arrays import assert_close, to_numpy
 from ptycho_testing.grad import check_directional
@@ -66,3 +73,17 @@ def test_realspace_loss_defaults_to_zero_and_applies_weights():
     masked = pred * ref.center_mask(16)[None]
     expected = 0.5 * ref.total_variation(masked) + 2.0 * np.mean(np.abs(target - masked))
     assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_poisson_nll_floor_is_the_nll_of_the_perfect_prediction():
+    """floor = mean(y - y log y) with y = amplitude² (0 log 0 = 0); any other prediction scores higher."""
+    rng = np.random.default_rng(3)
+    amplitudes = np.sqrt(rng.poisson(40.0, (5, 8, 8, 1))).astype(np.float32)
+    y = amplitudes.astype(np.float64) ** 2
+    floor = poisson_nll_floor(amplitudes)
+    safe = np.where(y > 0, y, 1.0)
+    assert floor == pytest.approx(np.mean(y - np.where(y > 0, y * np.log(safe), 0.0)), rel=1e-12)
+    perfect = float(to_numpy(poisson_nll_mean(y + 1e-30, y + 1e-30)))  # ŷ = y (tiny offset: log 0)
+    assert perfect == pytest.approx(floor, rel=1e-5, abs=1e-4)
+    for factor in (0.9, 1.1):
+        assert float(to_numpy(poisson_nll_mean(y, y * factor + 1e-3))) > floor
