@@ -117,7 +117,7 @@ def test_train_on_two_devices_writes_a_bundle_that_reconstructs(small_scan, tmp_
         "train", str(small_scan), "--out", str(model_dir), "--epochs", "1", "--batch-size", "8", "--devices", "2"
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"train 1 epochs on 2 devices of {BACKEND}" in proc.stdout
+    assert f"train 1 epoch on 2 devices of {BACKEND}" in proc.stdout
     rows = (model_dir / "history.csv").read_text().splitlines()
     assert rows[0].split(",")[:2] == ["epoch", "loss"] and len(rows) == 2
     assert np.isfinite(float(rows[1].split(",")[1]))
