@@ -234,13 +234,14 @@ def train(
 
 # ----------------------------------------------------------------------------------------------- reconstruct
 def _metrics(image: np.ndarray, scan: Scan) -> Dict[str, Any]:
-    from ptycho_core.metrics import aligned_correlation
+    from ptycho_core.metrics import score_reconstruction
 
     metrics: Dict[str, Any] = {"object_shape": list(image.shape), "patterns": len(scan)}
     if scan.object is not None:
-        truth, amplitude = np.abs(np.asarray(scan.object)), np.abs(image)
-        if truth.shape[0] >= amplitude.shape[0] and truth.shape[1] >= amplitude.shape[1]:
-            metrics["amplitude_correlation"] = aligned_correlation(amplitude, truth, border=2)
+        truth = np.asarray(scan.object)
+        if truth.shape[0] >= image.shape[0] and truth.shape[1] >= image.shape[1]:
+            # amplitude_correlation, phase/amplitude PSNR and SSIM, half-bit FRC, the original's figures
+            metrics.update(score_reconstruction(np.asarray(image), truth, border=2))
     return metrics
 
 
@@ -278,8 +279,8 @@ def reconstruct(
     """Reconstruct the object of ``data`` with the model in ``bundle`` (a folder holding ``wts.h5.zip``).
 
     Writes ``out/object.npy`` (complex64, 2-D), ``out/reconstructed_amplitude.png`` / ``.npy`` and
-    ``out/reconstructed_phase.png`` / ``.npy`` (radians), and ``out/metrics.json`` (with the correlation of the
-    amplitude with ``|objectGuess|`` when the data holds a true object).
+    ``out/reconstructed_phase.png`` / ``.npy`` (radians), and ``out/metrics.json`` (scored against the true
+    object when the data holds one: :func:`ptycho_core.metrics.score_reconstruction`).
 
     ``stream``: ``"on"`` reads, predicts and stitches the patterns ``chunk_mb`` MiB at a time, so memory does
     not grow with their number (:mod:`ptycho_core.streaming`); ``"off"`` reads the whole scan; ``"auto"``

@@ -31,6 +31,7 @@ TESTS_ROOT = Path(__file__).resolve().parent
 # Backend-independent test modules (paths relative to tests/): pure NumPy/SciPy, file formats, configuration.
 HOST_ONLY: Sequence[str] = (
     "ptycho/config/test_config.py",
+    "ptycho/test_evaluation.py",
     "ptycho/image/test_stitching.py",
     "ptycho/test_params.py",
     "ptycho_core/data/test_grouping.py",
