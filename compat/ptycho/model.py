@@ -4,22 +4,10 @@ Importing this module builds no model. The lazily created singletons ``autoencod
 ``autoencoder_no_nll`` appear on first access (with a ``DeprecationWarning``, as in the original) and are
 assignable (``ptycho.model.autoencoder = trained`` shadows the lazy attribute; ``model_manager.save`` reads it).
 
-Deliberate differences from the original:
-
-* ``params`` is back: the same callable as :func:`ptycho.params.params` (Ptychodus git calls
-  ``ptycho.model.params()``; the original lost the attribute).
-* The probe and the log intensity scale are real Keras weights of each model, saved with it (the original kept
-  them in process-wide ``tf.Variable`` s that Keras did not track). As in the original, neither is ever trained:
-  :func:`spec_from_cfg` ignores ``probe.trainable`` / ``intensity_scale.trainable`` (``TrainingConfig``'s
-  ``intensity_scale_trainable`` still defaults to True, as in the original, where the flag had no effect) and
-  logs it once when cfg asks for either (a warning for the probe; INFO for the scale, which ``TrainingConfig``
-  asks for by default). Training them is an explicit choice of the engine,
-  ``ptycho_core.spec.ModelSpec(probe_trainable=..., intensity_scale_trainable=...)``, or of the command line,
-  ``ptychopinn train --train-probe / --train-intensity-scale``. Each model owns its own log scale;
-  :func:`_get_log_scale` returns that of the most recently built model.
-* A model built while ``cfg['intensity_scale']`` is unset starts from ``sqrt(nphotons)/(N/2)`` instead of
-  raising ``KeyError``.
-* Reassembly is per sample for every batch size (the original merges batches with ``B·C >= 64``).
+The layer classes ``ProbeIllumination``, ``IntensityScaler`` and ``IntensityScaler_inv`` are thin subclasses of
+the :mod:`ptycho_core.layers` ones that, as the original's, take what the caller leaves out from ``params.cfg``
+when constructed. Models built here never train the probe or the log intensity scale, whatever cfg says (as in
+the original; logged once). Differences from the original: README.md.
 """
 
 from __future__ import annotations
@@ -33,13 +21,10 @@ import numpy as np
 from keras import ops
 
 from ptycho_core import factory, pipeline, training
-from ptycho_core.layers import (  # noqa: F401  (the original exposes these classes here)
-    ActivationLayer,
-    IntensityScaler,
-    IntensityScaler_inv,
-    ProbeIllumination,
-)
+from ptycho_core import layers as _layers
+from ptycho_core.layers import ActivationLayer  # noqa: F401  (the original exposes it here)
 from ptycho_core.losses import negloglik
+from ptycho_core.physics.scaling import intensity_scale
 from ptycho_core.spec import ModelSpec, spec_from_legacy_params
 
 from . import params as p
@@ -72,7 +57,26 @@ __all__ = [
 ]
 
 
+_register = keras.saving.register_keras_serializable(package=__name__)  # "ptycho.model>ProbeIllumination", …
 _ignored_trainable_warned: set = set()  # the cfg trainable keys already warned about (once per process)
+
+
+def _note_ignored_trainable(keys: Tuple[str, ...] = ("probe.trainable", "intensity_scale.trainable")) -> None:
+    """Log (once per process and set of keys) that cfg asks to train the probe or the scale, which is ignored."""
+    asked = tuple(key for key in keys if p.get(key, False))
+    if asked and asked not in _ignored_trainable_warned:
+        _ignored_trainable_warned.add(asked)
+        # TrainingConfig asks for the scale by default (as the original's did): that alone is only INFO
+        level = logging.WARNING if "probe.trainable" in asked else logging.INFO
+        logger.log(
+            level,
+            "params.cfg asks to train %s (%s); ignored: as in the original PtychoPINN, models built by ptycho "
+            "never train the probe nor the intensity scale. Training them is an explicit choice: "
+            "ptycho_core.spec.ModelSpec(probe_trainable=..., intensity_scale_trainable=...), or on the command "
+            "line ptychopinn train --train-probe / --train-intensity-scale",
+            " and ".join("the probe" if key == "probe.trainable" else "the intensity scale" for key in asked),
+            ", ".join(f"{key}=True" for key in asked),
+        )
 
 
 def spec_from_cfg(gridsize: Optional[int] = None, N: Optional[int] = None) -> ModelSpec:
@@ -88,20 +92,7 @@ def spec_from_cfg(gridsize: Optional[int] = None, N: Optional[int] = None) -> Mo
         overrides["gridsize"] = int(gridsize)
     if N is not None:
         overrides["N"] = int(N)
-    asked = tuple(key for key in ("probe.trainable", "intensity_scale.trainable") if cfg.get(key))
-    if asked and asked not in _ignored_trainable_warned:
-        _ignored_trainable_warned.add(asked)
-        # TrainingConfig asks for the scale by default (as the original's did): that alone is only INFO
-        level = logging.WARNING if "probe.trainable" in asked else logging.INFO
-        logger.log(
-            level,
-            "params.cfg asks to train %s (%s); ignored: as in the original PtychoPINN, models built by ptycho "
-            "never train the probe nor the intensity scale. Training them is an explicit choice: "
-            "ptycho_core.spec.ModelSpec(probe_trainable=..., intensity_scale_trainable=...), or on the command "
-            "line ptychopinn train --train-probe / --train-intensity-scale",
-            " and ".join("the probe" if key == "probe.trainable" else "the intensity scale" for key in asked),
-            ", ".join(f"{key}=True" for key in asked),
-        )
+    _note_ignored_trainable()
     return spec_from_legacy_params(cfg, **overrides)
 
 
@@ -137,13 +128,92 @@ def create_compiled_model(gridsize: Optional[int] = None, N: Optional[int] = Non
 
 
 def _get_log_scale():
-    """The log-scale variable of the most recently built model (a fresh one from cfg if none was built)."""
+    """The log-scale variable of the most recently built model, else a fresh one: ``float32(log s)`` with
+    ``s = cfg['intensity_scale']`` (``sqrt(nphotons)/(N/2)`` while unset)."""
     if "log_scale" not in _lazy_cache:
-        size = int(p.get("N"))
+        scale = p.get("intensity_scale", None)
+        if scale is None:
+            scale = intensity_scale(float(p.get("nphotons")), int(p.get("N")))
         _lazy_cache["log_scale"] = keras.Variable(
-            factory.log_scale_of(spec_from_cfg(N=size).intensity_scale), trainable=False, name="log_scale"
+            factory.log_scale_of(float(np.asarray(scale))), trainable=False, name="log_scale"
         )
     return _lazy_cache["log_scale"]
+
+
+@_register
+class ProbeIllumination(_layers.ProbeIllumination):
+    """The original's layer: ``[patches (n, N, N, 1) complex]`` → ``(ψ, probe (1, 1, N, N, 1))``.
+
+    ``ψ = M · G_σ(P · O)``: the probe ``P`` times the patches, smoothed by the 3×3 Gaussian ``G_σ`` (reflect
+    borders; skipped when σ = 0), then multiplied by the disc mask ``M`` (radius ``N//4``) when the mask is on;
+    the second output is ``M·P`` (or ``P``). What the caller leaves out (None) is read from ``params.cfg`` at
+    construction, as the original does; explicit arguments win:
+
+    * ``N``: the size of ``initial_probe``, else ``cfg['N']``;
+    * ``initial_probe``: ``cfg['probe']`` when it has size N, else the un-normalised default probe;
+    * ``probe_mask``: ``cfg['probe.mask']``; ``smoothing_sigma``: ``cfg['gaussian_smoothing_sigma']`` (pixels);
+    * ``probe_trainable``: False; ``cfg['probe.trainable']`` is logged and ignored (the original's probe
+      variable was never trained).
+    """
+
+    def __init__(
+        self,
+        name: Optional[str] = None,
+        initial_probe: Optional[Any] = None,
+        N: Optional[int] = None,
+        probe_mask: Optional[bool] = None,
+        smoothing_sigma: Optional[float] = None,
+        probe_trainable: Optional[bool] = None,
+        **kwargs: Any,
+    ) -> None:
+        if initial_probe is None:
+            N = int(p.get("N")) if N is None else int(N)
+            initial_probe = _initial_probe(N)
+        if probe_trainable is None:
+            _note_ignored_trainable(("probe.trainable",))
+        super().__init__(
+            name=name,
+            initial_probe=initial_probe,
+            N=N,
+            probe_mask=bool(p.get("probe.mask")) if probe_mask is None else probe_mask,
+            smoothing_sigma=float(p.get("gaussian_smoothing_sigma")) if smoothing_sigma is None else smoothing_sigma,
+            probe_trainable=False if probe_trainable is None else probe_trainable,
+            **kwargs,
+        )
+
+
+def _log_scale_args(log_scale: Optional[float], log_scale_trainable: Optional[bool]) -> Dict[str, Any]:
+    """Explicit values, else the value of :func:`_get_log_scale` (as the original's layers) and not trainable."""
+    if log_scale is None:
+        log_scale = float(ops.convert_to_numpy(_get_log_scale()))
+    if log_scale_trainable is None:
+        _note_ignored_trainable(("intensity_scale.trainable",))
+    return {"log_scale": log_scale, "log_scale_trainable": bool(log_scale_trainable)}
+
+
+@_register
+class IntensityScaler(_layers.IntensityScaler):
+    """The original's layer: ``[x]`` → ``x / exp(λ)``.
+
+    Without ``log_scale``, ``λ`` starts from :func:`_get_log_scale` (that of the most recently built model, else
+    ``log cfg['intensity_scale']``), as the original's layer uses its process-wide log scale. The weight is not
+    trainable unless ``log_scale_trainable=True`` is passed (``cfg['intensity_scale.trainable']`` is ignored).
+    """
+
+    def __init__(
+        self, log_scale: Optional[float] = None, log_scale_trainable: Optional[bool] = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**_log_scale_args(log_scale, log_scale_trainable), **kwargs)
+
+
+@_register
+class IntensityScaler_inv(_layers.IntensityScaler_inv):
+    """The original's layer: ``[x]`` → ``exp(λ) · x``; ``λ`` as in :class:`IntensityScaler`."""
+
+    def __init__(
+        self, log_scale: Optional[float] = None, log_scale_trainable: Optional[bool] = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**_log_scale_args(log_scale, log_scale_trainable), **kwargs)
 
 
 def scale(inputs: Any):

@@ -5,14 +5,7 @@ Probe construction is host work: results are NumPy (``fmt='tf'`` results and the
 All numerics come from ``ptycho_core.physics.probe``.
 
 Conventions: a probe is ``(N, N)`` or ``(N, N, 1)`` complex, pixel ``(i, j)`` = row ``i``, column ``j``; the
-mask is the disc ``distance < N//4`` about ``(N/2 - 0.5, N/2 - 0.5)``.
-
-Deliberate deviations from the original:
-
-* ``set_probe`` always stores complex64 ``(N, N, 1)`` (the original kept a float32 dtype for the estimated
-  probe) and raises ``ValueError`` (not a broadcast error) when the probe size differs from ``cfg['N']``.
-* ``set_probe_guess`` also accepts a Ptychodus mode stack ``(modes, H, W)`` (Ptychodus 1.7.0 passes one): mode 0
-  is used and a warning says the other modes are ignored (the original rejected it).
+mask is the disc ``distance < N//4`` about ``(N/2 - 0.5, N/2 - 0.5)``. Differences from the original: README.md.
 """
 
 from __future__ import annotations

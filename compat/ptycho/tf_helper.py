@@ -2,23 +2,14 @@
 
 Layouts (channels-last): *flat* ``(B*C, N, N, 1)``, *channel* ``(B, N, N, C)``, *grid* ``(B, g, g, N, N, 1)``
 with ``C = g²``; offsets ``(B, 1, 2, C)`` in pixels, axis 2 = ``[x, y]`` (x = column, y = row). Arguments that
-the original took from ``ptycho.params.cfg`` when omitted (``N``, ``gridsize``, the padded size) still do.
+the original took from ``ptycho.params.cfg`` when omitted (``N``, ``gridsize``, the padded size) still do; sizes
+that the tensors themselves carry are read from the tensors.
 
-Tensor functions return backend tensors; the stitching functions (:func:`reassemble_position`,
-:func:`shift_and_sum`) return a NumPy :class:`~ptycho._host.HostArray` (with ``.numpy()``), since the result is
-post-processing that callers squeeze and save.
-
-Deliberate deviations from the original:
-
-* Only the canonical translation exists (content moves by ``+[dx, dy]``, bilinear, per-corner zero fill).
-  ``use_xla_workaround`` / ``use_xla_translate`` / ``USE_XLA_TRANSLATE`` no longer select anything: the
-  original's non-XLA path shifts the wrong way and zeroes the last row/column, a bug not carried over.
-  ``interpolation`` other than ``'bilinear'`` raises ``ValueError``.
-* Reshapes derive sizes from the tensor where the original re-read ``cfg`` (e.g. ``_grid_to_channel``,
-  ``center_channels``); an explicit ``N`` that contradicts the tensor raises ``ValueError``.
-* ``trim_reconstruction`` with ``M == N`` returns the input (the original returned an empty slice);
-  ``pad_patches`` rejects an odd or negative ``padded_size - N`` (the original mis-sized the canvas).
-* Failed preconditions raise ``ValueError`` with the fix, not bare ``assert``.
+Translations follow the original's canonical semantics (content moves by ``+[dx, dy]``; bilinear with
+per-corner zero fill, or nearest-neighbour). Tensor functions return backend tensors; the stitching functions
+(:func:`reassemble_position`, :func:`shift_and_sum`) return a NumPy :class:`~ptycho._host.HostArray` (with
+``.numpy()``), since the result is post-processing that callers squeeze and save. Failed preconditions raise
+``ValueError`` naming the argument and the fix. Differences from the original: README.md.
 """
 
 from __future__ import annotations
@@ -86,31 +77,31 @@ def should_use_xla() -> bool:
 
 
 def translate_core(images: Any, translations: Any, interpolation: str = "bilinear", use_xla_workaround: bool = False):
-    """Shift images by sub-pixel translations.
+    """Shift images by sub-pixel translations (:func:`ptycho_core.physics.translate`).
 
     Args:
         images: ``(n, H, W, ch)`` float or complex tensor.
         translations: ``(m, 2)`` rows ``[dx, dy]`` in pixels (image ``i`` uses row ``i mod m``); content moves
             by ``+dx`` columns and ``+dy`` rows.
-        interpolation: only ``'bilinear'`` is supported.
-        use_xla_workaround: accepted and ignored: only the canonical path exists (the original's non-XLA path
-            shifts the wrong way; that bug is deliberately not reproduced).
+        interpolation: ``'bilinear'`` (out-of-image corners contribute 0) or ``'nearest'`` (the input pixel at
+            ``round(x - dx), round(y - dy)``, rounding half to even; 0 where that sample point is outside the
+            image; not differentiable with respect to the translations).
+        use_xla_workaround: accepted and ignored: every call uses the canonical (the original's XLA) path.
     Returns:
-        Tensor of the shape of ``images``, out-of-image corners contributing 0.
+        Tensor of the shape and dtype class of ``images``.
+    Raises:
+        ValueError: another ``interpolation``, or bad shapes.
     """
-    if interpolation != "bilinear":
-        raise ValueError(f"interpolation must be 'bilinear' (the only mode supported); got {interpolation!r}")
-    return core.translate(images, translations)
+    return core.translate(images, translations, interpolation=interpolation)
 
 
 def translate(imgs: Any, offsets: Any, **kwargs: Any):
     """Shift ``imgs (n, H, W, ch)`` by ``offsets (m, 2)`` rows ``[dx, dy]`` (pixels; content moves by ``+dx``
-    columns, ``+dy`` rows; bilinear, zero fill); real or complex, same shape out.
+    columns, ``+dy`` rows), real or complex, same shape out.
 
-    Keywords: ``interpolation`` must be ``'bilinear'`` (else ``ValueError``). ``use_xla_workaround`` is accepted
-    and ignored: only the canonical (the original's XLA) path exists, because the original's non-XLA path
-    shifts the wrong way and zeroes the last row and column, a bug deliberately not reproduced. Other
-    keywords are ignored as in the original.
+    Keywords: ``interpolation`` ``'bilinear'`` (default) or ``'nearest'`` (:func:`translate_core`);
+    ``use_xla_workaround`` is accepted and ignored (only the canonical path exists); others are ignored, as in
+    the original.
     """
     return translate_core(imgs, offsets, interpolation=kwargs.get("interpolation", "bilinear"))
 

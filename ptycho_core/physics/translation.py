@@ -1,17 +1,22 @@
-"""Sub-pixel translation of images: bilinear interpolation with per-corner zero fill.
+"""Sub-pixel translation of images: bilinear (per-corner zero fill) or nearest-neighbour interpolation.
 
 Canonical semantics of the original PtychoPINN (its XLA ``translate_xla`` path, which every model layer uses):
 
 * a translation ``[dx, dy]`` (pixels) moves image content by ``+dx`` columns and ``+dy`` rows: output pixel
-  ``(y, x)`` samples the input at ``(y - dy, x - dx)``;
-* bilinear interpolation between the four neighbouring pixels; each corner outside the image contributes 0
-  (per-corner zero fill), so content shifted out is lost and nothing wraps around;
+  ``(y, x)`` samples the input at the point ``(sy, sx) = (y - dy, x - dx)`` (float32);
+* ``'bilinear'`` (default): interpolation between the four neighbouring pixels; each corner outside the image
+  contributes 0 (per-corner zero fill), so content shifted out is lost and nothing wraps around;
+* ``'nearest'``: the pixel at ``(round(sy), round(sx))`` with round-half-to-even (``-0.5 → 0``, ``0.5 → 0``,
+  ``1.5 → 2``, ``2.5 → 2``), and 0 wherever the sample point itself lies outside ``[0, W-1] × [0, H-1]``
+  (so a fractional shift zeroes the edge row/column it uncovers even where rounding would land inside);
 * image ``i`` of a batch of ``n`` uses translation row ``i mod m`` (modular broadcast of ``m`` rows);
 * complex images are translated as independent real and imaginary parts.
 
-The implementation gathers the four corners with flat indices (``ops.take``), so it is differentiable with
-respect to the images (through the gather) and to the translations (through the interpolation weights; the
-integer corner choice has zero derivative, which gives the one-sided derivative at integer shifts).
+Both modes gather with flat indices (``ops.take``), so they are differentiable with respect to the images.
+Bilinear is also differentiable with respect to the translations (through the interpolation weights; the
+integer corner choice has zero derivative, which gives the one-sided derivative at integer shifts); nearest is
+piecewise constant in the translations, so its derivative with respect to them is zero (or undefined) and it
+is not meant for gradients of positions.
 """
 
 from __future__ import annotations
@@ -99,18 +104,46 @@ def _translate_real(images: Tensor, translations: Tensor):
     return sample_bilinear(images, x0, sx - x0, y0, sy - y0)
 
 
-def translate(images: Tensor, translations: Tensor):
-    """Shift each image by a sub-pixel translation (bilinear, per-corner zero fill).
+@compiled
+def _translate_real_nearest(images: Tensor, translations: Tensor):
+    shape = ops.shape(images)
+    n, h, w, ch = shape[0], int(shape[1]), int(shape[2]), int(shape[3])
+    t = _broadcast_translations(translations, n)
+    sx = ops.reshape(ops.arange(w, dtype="float32"), (1, 1, w)) - ops.reshape(t[:, 0], (-1, 1, 1))
+    sy = ops.reshape(ops.arange(h, dtype="float32"), (1, h, 1)) - ops.reshape(t[:, 1], (-1, 1, 1))
+    inside = ops.logical_and(
+        ops.logical_and(sx >= 0.0, sx <= w - 1.0), ops.logical_and(sy >= 0.0, sy <= h - 1.0)
+    )  # (n, H, W): the sample point, not its rounded pixel, decides the zero fill
+    ix = ops.cast(ops.clip(ops.round(sx), 0.0, w - 1.0), "int32")
+    iy = ops.cast(ops.clip(ops.round(sy), 0.0, h - 1.0), "int32") * w
+    base = ops.reshape(ops.arange(n, dtype="int32") * (h * w), (-1, 1, 1))
+    flat = ops.reshape(images, (-1, ch))
+    values = ops.take(flat, ops.reshape(base + iy + ix, (-1,)), axis=0)
+    values = ops.reshape(values, (-1, h, w, ch))
+    return values * ops.expand_dims(ops.cast(inside, images.dtype), -1)
+
+
+_MODES = {"bilinear": _translate_real, "nearest": _translate_real_nearest}
+
+
+def translate(images: Tensor, translations: Tensor, interpolation: str = "bilinear"):
+    """Shift each image by a sub-pixel translation (module docstring: conventions of both modes).
 
     Args:
         images: ``(n, H, W, ch)`` float or complex tensor (complex: real and imaginary parts shifted alike).
         translations: ``(m, 2)`` rows ``[dx, dy]`` in pixels; image ``i`` uses row ``i mod m``.
             Complex translations keep their real part; any real dtype is cast to float32.
+        interpolation: ``'bilinear'`` (differentiable in images and translations) or ``'nearest'``
+            (round-half-to-even sample point, zero outside the image; differentiable in the images only).
     Returns:
         Tensor of the shape and dtype class of ``images``: content moved by ``+dx`` columns, ``+dy`` rows.
     Raises:
-        ValueError: wrong ranks, a translation row that is not ``[dx, dy]``, or non-finite host translations.
+        ValueError: wrong ranks, a translation row that is not ``[dx, dy]``, non-finite host translations, or
+            another ``interpolation``.
     """
+    if interpolation not in _MODES:
+        raise ValueError(f"interpolation must be 'bilinear' or 'nearest'; got {interpolation!r}")
+    sample = _MODES[interpolation]
     check_rank(images, 4, "images", "(n, H, W, ch)")
     t_shape = check_rank(translations, 2, "translations", "(m, 2) rows [dx, dy]")
     check_dim(t_shape, 1, 2, "translations", "(m, 2) rows [dx, dy]")
@@ -120,9 +153,9 @@ def translate(images: Tensor, translations: Tensor):
         z = ops.convert_to_tensor(images)
         ch = int(ops.shape(z)[3])
         stacked = ops.concatenate([ops.real(z), ops.imag(z)], axis=-1)
-        out = _translate_real(stacked, t)
+        out = sample(stacked, t)
         return complex_from_parts(out[..., :ch], out[..., ch:])
     images = ops.convert_to_tensor(images)
     if "float" not in str(images.dtype):
         images = ops.cast(images, "float32")
-    return _translate_real(images, t)
+    return sample(images, t)

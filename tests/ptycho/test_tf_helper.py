@@ -51,12 +51,35 @@ def test_translate_direction_is_canonical_whatever_the_xla_switch(monkeypatch):
         assert out[0, 5, 3, 0] == 1.0 and out.sum() == 1.0  # the original's non-XLA path moved it the other way
 
 
+def _nearest_np(imgs: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    """The original's nearest mode in NumPy: sample at (y - dy, x - dx), round half to even, 0 outside."""
+    n, h, w, _ = imgs.shape
+    t = offs[np.arange(n) % len(offs)].astype(np.float32)
+    sx = np.arange(w, dtype=np.float32)[None, None, :] - t[:, 0, None, None]  # (n, 1, w)
+    sy = np.arange(h, dtype=np.float32)[None, :, None] - t[:, 1, None, None]  # (n, h, 1)
+    inside = (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
+    ix = np.clip(np.rint(sx), 0, w - 1).astype(int)
+    iy = np.clip(np.rint(sy), 0, h - 1).astype(int)
+    return imgs[np.arange(n)[:, None, None], iy, ix] * inside[..., None]
+
+
+def test_translate_nearest_matches_numpy_real_and_complex():
+    imgs = RNG.standard_normal((5, 9, 11, 1)).astype(np.float32)
+    offs = np.array([[0.5, -2.5], [1.5, 0.49], [-3.0, 1.0]], np.float32)  # half shifts round to even
+    out = to_numpy(hh.translate(imgs, offs, interpolation="nearest"))
+    np.testing.assert_array_equal(out, _nearest_np(imgs, offs))
+    z = _complex(3, 8, 8, 1)
+    out = to_numpy(hh.translate_core(z, offs, "nearest"))
+    assert out.dtype == np.complex64
+    np.testing.assert_array_equal(out, _nearest_np(z.real, offs) + 1j * _nearest_np(z.imag, offs))
+
+
 def test_translate_rejects_other_interpolation():
     img = np.zeros((1, 4, 4, 1), np.float32)
-    with pytest.raises(ValueError, match="bilinear"):
-        hh.translate(img, np.zeros((1, 2), np.float32), interpolation="nearest")
-    with pytest.raises(ValueError, match="bilinear"):
-        hh.translate_core(img, np.zeros((1, 2), np.float32), "bicubic")
+    with pytest.raises(ValueError, match="'bilinear' or 'nearest'"):
+        hh.translate(img, np.zeros((1, 2), np.float32), interpolation="bicubic")
+    with pytest.raises(ValueError, match="'bilinear' or 'nearest'"):
+        hh.translate_core(img, np.zeros((1, 2), np.float32), "area")
 
 
 def test_translation_layer_is_the_core_layer():
