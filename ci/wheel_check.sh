@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the wheel, install it (not editable) with the JAX backend into a fresh virtual environment, and check
 # from outside the source tree that every module and package-data file of the source tree was installed, that
-# `ptychopinn info` runs and that `import ptycho, ptycho_core` works. Catches modules left out of
-# [tool.setuptools] packages and missing package data, which an editable install hides.
+# `ptychopinn info` and `ptycho_train --help` / `ptycho_inference --help` run and that `import ptycho, ptycho_core`
+# works. Catches modules left out of [tool.setuptools] packages and missing package data, which an editable
+# install hides.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -19,6 +20,9 @@ echo "built $(basename "$wheel")"
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check -c ci/constraints.txt "$wheel[jax]"
 cd "$work"  # nothing below may see the source tree
 KERAS_BACKEND=jax "$work/venv/bin/ptychopinn" info
+for script in ptycho_train ptycho_inference; do  # the original's console scripts: installed, and --help runs
+  "$work/venv/bin/$script" --help >/dev/null
+done
 KERAS_BACKEND=jax "$work/venv/bin/python" - "$repo" <<'PY'
 import pathlib, sys
 import importlib
@@ -37,7 +41,8 @@ for name, src in sources.items():
 if missing:
     sys.exit("the wheel lacks: " + ", ".join(sorted(missing)) + " (add them to [tool.setuptools] in pyproject.toml)")
 for module in ("ptycho.config.config", "ptycho.workflows.components", "ptycho_core.physics", "ptycho_core.layers",
-               "ptycho_core.simulation", "ptycho_core.data", "ptycho_core.pipeline", "ptychopinn.cli"):
+               "ptycho_core.simulation", "ptycho_core.data", "ptycho_core.pipeline", "ptychopinn.cli",
+               "ptycho.scripts.train", "ptycho.scripts.inference"):
     importlib.import_module(module)
 print(f"wheel install: ptycho_core, ptycho and ptychopinn import from {installed.parent}; no module missing")
 PY

@@ -2,7 +2,9 @@
 ``update_config_from_dict``, ``parse_arguments``, ``setup_configuration``.
 
 ``parse_arguments`` leaves options that were not given at ``None``, so a YAML file's values are not overridden by
-command-line defaults (README: differences).
+command-line defaults; bool options parse their text (``--probe_mask false`` is False), ``--N`` takes a number and
+``Optional`` options their inner type; ``setup_configuration`` lets a given option beat the YAML's nested
+``model:`` mapping (README: differences). The ``ptycho_train`` script builds its parser from the same helpers.
 """
 
 from __future__ import annotations
@@ -57,16 +59,37 @@ def _optional_inner(annotation: Any) -> Any:
     return annotation
 
 
+_TRUE_WORDS = ("1", "true", "t", "yes", "y", "on")
+_FALSE_WORDS = ("", "0", "false", "f", "no", "n", "off")
+
+
+def _parse_bool(text: str) -> bool:
+    """A command-line truth value: ``true/false``, ``yes/no``, ``on/off``, ``1/0`` (any case; ``""`` is False).
+
+    Anything else raises ``argparse.ArgumentTypeError`` (argparse reports it and exits with code 2). The original
+    used ``type=bool``, under which every non-empty text, ``"False"`` included, meant True.
+    """
+    word = str(text).strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise argparse.ArgumentTypeError(f"invalid bool value: {text!r} (use true or false)")
+
+
 def _add_field_argument(parser: argparse.ArgumentParser, name: str, annotation: Any, help_text: str) -> None:
     annotation = _optional_inner(annotation)
     if typing.get_origin(annotation) is typing.Literal:
-        parser.add_argument(
-            f"--{name}", type=str, choices=list(typing.get_args(annotation)), default=None, help=help_text
-        )
+        choices = list(typing.get_args(annotation))
+        kinds = {type(choice) for choice in choices}
+        kind = kinds.pop() if len(kinds) == 1 else str  # int choices (N) parse as int; the original used str
+        parser.add_argument(f"--{name}", type=kind, choices=choices, default=None, help=help_text)
     elif annotation is bool:
         parser.add_argument(
             f"--{name}",
-            type=lambda v: str(v).lower() in ("1", "true", "yes", "on"),
+            type=_parse_bool,
+            nargs="?",
+            const=True,
             default=None,
             metavar="{true,false}",
             help=help_text,
@@ -79,10 +102,9 @@ def _add_field_argument(parser: argparse.ArgumentParser, name: str, annotation: 
         parser.add_argument(f"--{name}", type=str, default=None, help=help_text)
 
 
-def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Command-line options for every ``TrainingConfig`` / ``ModelConfig`` field, plus ``--config`` (YAML) and
-    ``--do_stitching``. Options not given stay ``None`` so YAML values are kept."""
-    parser = argparse.ArgumentParser(description="PtychoPINN training (non-grid CDI)")
+def _add_config_arguments(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
+    """Add ``--config``, ``--do_stitching`` and one option per ``ModelConfig`` / ``TrainingConfig`` field (except
+    those named in ``skip``) to ``parser``; field options default to ``None`` (not given)."""
     parser.add_argument("--config", type=str, help="Path to YAML configuration file")
     parser.add_argument(
         "--do_stitching",
@@ -92,34 +114,53 @@ def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     model_hints = typing.get_type_hints(ModelConfig)
     for field in fields(ModelConfig):
-        _add_field_argument(parser, field.name, model_hints[field.name], f"Model parameter (default {field.default!r})")
+        if field.name not in skip:
+            help_text = f"Model parameter (default {field.default!r})"
+            _add_field_argument(parser, field.name, model_hints[field.name], help_text)
     training_hints = typing.get_type_hints(TrainingConfig)
     for field in fields(TrainingConfig):
-        if field.name != "model":
+        if field.name != "model" and field.name not in skip:
             default = None if field.default is MISSING else field.default
-            _add_field_argument(
-                parser, field.name, training_hints[field.name], f"Training parameter (default {default!r})"
-            )
+            help_text = f"Training parameter (default {default!r})"
+            _add_field_argument(parser, field.name, training_hints[field.name], help_text)
+
+
+def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Command-line options for every ``TrainingConfig`` / ``ModelConfig`` field, plus ``--config`` (YAML) and
+    ``--do_stitching``. Options not given stay ``None`` so YAML values are kept."""
+    parser = argparse.ArgumentParser(description="PtychoPINN training (non-grid CDI)")
+    _add_config_arguments(parser)
     return parser.parse_args(argv)
 
 
 def setup_configuration(args: argparse.Namespace, yaml_path: Optional[Union[str, Path]]) -> TrainingConfig:
-    """Merge defaults, a YAML file and CLI arguments (CLI wins where given) into a ``TrainingConfig``.
+    """Merge defaults, a YAML file and CLI arguments into a ``TrainingConfig``.
 
-    ``params.cfg`` is updated from it and then sealed, as in the original.
+    Precedence, lowest first: the dataclass defaults, the YAML file's top-level keys, its nested ``model:``
+    mapping, then every argument that is not ``None`` (given on the command line). Unknown YAML keys are logged
+    and ignored. ``params.cfg`` is updated from the result and then sealed, as in the original.
     """
     params.unseal()
-    merged: Dict[str, Any] = dict(load_yaml_config(yaml_path) or {}) if yaml_path else {}
-    for key, value in vars(args).items():
-        if value is not None:
-            merged[key] = value
+    loaded = load_yaml_config(Path(yaml_path)) if yaml_path else None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ValueError(f"{yaml_path}: a configuration file must hold a mapping of keys, not {type(loaded).__name__}")
+    yaml_data: Dict[str, Any] = dict(loaded or {})
+    given = {key: value for key, value in vars(args).items() if value is not None}
+    merged = {**yaml_data, **given}
     for key in ("train_data_file", "test_data_file", "output_dir"):
         if merged.get(key) is not None:
             merged[key] = Path(merged[key])
     model_defaults, training_defaults = _config_defaults()
-    model_args = {k: v for k, v in merged.items() if k in model_defaults}
-    if isinstance(merged.get("model"), dict):
-        model_args.update({k: v for k, v in merged["model"].items() if k in model_defaults})
+    unknown = sorted(set(yaml_data) - set(model_defaults) - set(training_defaults) - {"model"})
+    nested = yaml_data.get("model")
+    if isinstance(nested, dict):
+        unknown += sorted(f"model.{key}" for key in set(nested) - set(model_defaults))
+    if unknown:
+        logger.warning("Ignoring unknown configuration key(s) in %s: %s", yaml_path, ", ".join(unknown))
+    model_args = {k: v for k, v in yaml_data.items() if k in model_defaults}
+    if isinstance(nested, dict):
+        model_args.update({k: v for k, v in nested.items() if k in model_defaults})
+    model_args.update({k: v for k, v in given.items() if k in model_defaults})
     training_args = {k: v for k, v in merged.items() if k in training_defaults}
     config = TrainingConfig(model=ModelConfig(**model_args), **training_args)
     update_legacy_dict(params.cfg, config)
