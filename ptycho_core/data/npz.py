@@ -66,12 +66,23 @@ class MissingKeysError(SchemaError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def _unpickle_member(path: PathLike, key: str) -> np.ndarray:
+    """The object array ``key`` of the NPZ at ``path``, unpickled by the restricted reader
+    (:func:`ptycho_core.safe_pickle.safe_load`: plain data only, nothing from the file is imported or run)."""
+    from ..safe_pickle import safe_load
+
+    with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as member:
+        major, _ = np.lib.format.read_magic(member)
+        width = 2 if major == 1 else 4  # the .npy header's length field: 2 bytes in format 1.0, else 4
+        member.read(int.from_bytes(member.read(width), "little"))  # skip the header; the pickle follows
+        return np.asarray(safe_load(member.read(), f"{path}:{key}"))
+
+
 def _read_key(data: Any, key: str, path: PathLike) -> Any:
     try:
         return data[key]
     except ValueError as exc:  # a pickled object array
-        with np.load(path, allow_pickle=True) as pickled:  # only to tell a pickled None from anything else
-            value = pickled[key]
+        value = _unpickle_member(path, key)  # only to tell a pickled None from anything else
         if value.dtype == object and value.shape == () and value.item() is None:
             return None
         raise SchemaError(
@@ -84,8 +95,7 @@ def _read_metadata(data: Any, path: PathLike) -> Optional[Dict[str, Any]]:
     try:
         raw = data["_metadata"]
     except ValueError:  # written pickled by some tools
-        with np.load(path, allow_pickle=True) as pickled:
-            raw = pickled["_metadata"]
+        raw = _unpickle_member(path, "_metadata")
     try:
         value = json.loads(str(raw.item()))
     except (ValueError, TypeError) as exc:

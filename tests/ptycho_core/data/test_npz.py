@@ -113,6 +113,29 @@ def test_pickled_none_object_reads_as_absent_and_other_pickles_are_refused(tmp_p
     assert read_scan(tmp_path / "d.npz").object is None
 
 
+class _RunsCode:
+    """A pickle that would call ``os.system`` when unpickled by ``np.load(allow_pickle=True)``."""
+
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+@pytest.mark.parametrize("key", ["objectGuess", "_metadata"])
+def test_a_crafted_pickle_in_the_file_runs_nothing(tmp_path, monkeypatch, key):
+    monkeypatch.chdir(tmp_path)
+    x, y = grid(2)
+    arrays = dict(xcoords=x, ycoords=y, diff3d=np.ones((4, 8, 8)), probeGuess=np.ones((8, 8)), scan_index=np.zeros(4))
+    arrays[key] = np.array([_RunsCode()], dtype=object)
+    np.savez(tmp_path / "crafted.npz", **arrays)
+    with pytest.raises(ValueError, match="system"):  # refused, naming what the pickle asked for
+        read_scan(tmp_path / "crafted.npz")
+    assert not (tmp_path / "pwned").exists()
+    arrays[key] = np.array(json.dumps({"a": 1}), dtype=object)  # a pickled JSON string (some tools write that)
+    np.savez(tmp_path / "json.npz", **arrays)
+    if key == "_metadata":
+        assert read_scan(tmp_path / "json.npz").metadata == {"a": 1}
+
+
 def test_read_without_diffraction_then_stream_the_patterns(tmp_path):
     scan = make_scan(objectGuess=np.ones((16, 16), np.complex64))
     write_scan(tmp_path / "scan.npz", scan)
