@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from .parser import BACKENDS, build_parser
+from .reports import Report
 
 _BACKEND_MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
 
@@ -168,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
             n_positions=args.n_positions,
             nphotons=args.nphotons,
             object_kind=args.object_kind,
+            phase=args.phase,
+            probe_curvature=args.probe_curvature,
             scan=args.scan,
             overwrite=args.overwrite,
             report=report,
@@ -210,45 +213,64 @@ def run(args: argparse.Namespace) -> int:
             )
         return 0
     if command == "demo":
-        out = Path(args.out)
-        data = out / "data.npz"
-        stage = jobs.Stage(report, 6)  # one count over the three jobs: simulate 1, train 2, reconstruct 3
-        with _silenced(quiet):
+        return _demo(args, report, quiet)
+    raise AssertionError(command)
+
+
+def _demo(args: argparse.Namespace, report: Report, quiet: bool) -> int:
+    """The main job: simulate a training scan (``--seed``) and a held-out scan of the same kind (``--seed`` + 1),
+    train on the first, reconstruct the second (the way a beamline uses a trained network), score it."""
+    from . import jobs
+
+    out = Path(args.out)
+    data, held_out = out / "data.npz", out / "held_out.npz"
+    stage = jobs.Stage(report, 7)  # one count over the jobs: simulate 2, train 2, reconstruct 3
+    with _silenced(quiet):
+        for path, seed, what in ((data, args.seed, ""), (held_out, args.seed + 1, "held-out ")):
             jobs.simulate(
-                data,
-                seed=args.seed,
+                path,
+                seed=seed,
                 N=args.N,
                 n_positions=args.n_positions,
                 nphotons=args.nphotons,
                 object_kind=args.object_kind,
+                phase=args.phase,
+                probe_curvature=args.probe_curvature,
                 scan=args.scan,
                 overwrite=args.overwrite,
                 report=report,
                 stage=stage,
+                what=what,
             )
-            jobs.train(
-                data,
-                out / "model",
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                gridsize=args.gridsize,
-                n_filters_scale=args.n_filters_scale,
-                seed=args.seed,
-                devices=args.devices,
-                train_probe=args.train_probe,
-                train_intensity_scale=args.train_intensity_scale,
-                overwrite=args.overwrite,
-                report=report,
-                stage=stage,
-            )
-            result = jobs.reconstruct(
-                out / "model", data, out / "reconstruction", overwrite=args.overwrite, report=report, stage=stage
-            )
-        print(f"images: {result['amplitude_png']} and {Path(result['out']) / 'reconstructed_phase.png'}")
-        if "amplitude_correlation" in result:
-            print(f"amplitude correlation with the true object: {result['amplitude_correlation']:.3f}")
-        return 0
-    raise AssertionError(command)
+        jobs.train(
+            data,
+            out / "model",
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            gridsize=args.gridsize,
+            n_filters_scale=args.n_filters_scale,
+            seed=args.seed,
+            devices=args.devices,
+            train_probe=args.train_probe,
+            train_intensity_scale=args.train_intensity_scale,
+            overwrite=args.overwrite,
+            report=report,
+            stage=stage,
+        )
+        result = jobs.reconstruct(
+            out / "model", held_out, out / "reconstruction", overwrite=args.overwrite, report=report, stage=stage
+        )
+    print(f"images: {result['amplitude_png']} and {Path(result['out']) / 'reconstructed_phase.png'}")
+    print(
+        f"held-out scan ({result['patterns']} patterns) reconstructed in {result['predict_and_stitch_seconds']:.1f} s"
+        " (predict and stitch, after loading the model)"
+    )
+    if "amplitude_correlation" in result:
+        line = f"correlation with the true object: amplitude {result['amplitude_correlation']:.3f}"
+        if result.get("phase_correlation") is not None:
+            line += f", phase {result['phase_correlation']:.3f}"
+        print(line)
+    return 0
 
 
 def _writable(path: Optional[Path]) -> None:

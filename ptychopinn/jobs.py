@@ -58,13 +58,20 @@ def simulate(
     n_positions: int = 300,
     nphotons: float = 1e9,
     object_kind: str = "lines",
+    phase: str = "zero",
+    probe_curvature: float = 0.0,
     scan: str = "raster",
     jitter: float = 0.0,
     overwrite: bool = False,
     report: Report = _quiet_report,
     stage: Optional[Stage] = None,
+    what: str = "",
 ) -> Dict[str, Any]:
-    """Simulate a scan and write it as an NPZ (the scan schema, :mod:`ptycho_core.data.npz`); returns a summary."""
+    """Simulate a scan and write it as an NPZ (the scan schema, :mod:`ptycho_core.data.npz`); returns a summary.
+
+    ``phase``: the object's phase, ``"zero"`` or ``"tanh"``; ``probe_curvature``: radians of defocus phase at the
+    probe's edge (:func:`ptycho_core.simulation.default_dataset`);
+    ``what`` names the scan in the progress line (e.g. ``"held-out "``)."""
     from ptycho_core.simulation import default_dataset
 
     out = Path(out)
@@ -72,9 +79,12 @@ def simulate(
         raise UserError(f"{out} is a folder; give the NPZ file to write, e.g. {out / 'data.npz'}")
     _refuse_existing([out], overwrite)
     stage = stage or Stage(report, 1)
+    phased = (f", {phase} phase" if phase != "zero" else "") + (
+        f", probe curvature {probe_curvature:g} rad" if probe_curvature else ""
+    )
     stage.start(
-        f"simulate {N}x{N} patterns at about {n_positions} positions "
-        f"({object_kind} object, {scan} scan, {nphotons:g} photons)"
+        f"simulate {what}{N}x{N} patterns at about {n_positions} positions "
+        f"({object_kind} object{phased}, {scan} scan, {nphotons:g} photons, seed {seed})"
     )
     try:
         dataset = default_dataset(
@@ -83,6 +93,8 @@ def simulate(
             n_positions=n_positions,
             nphotons=nphotons,
             object_kind=object_kind,
+            phase=phase,
+            probe_curvature=probe_curvature,
             scan=scan,
             jitter=jitter,
         )
@@ -334,7 +346,7 @@ def reconstruct(
     except (KeyError, ValueError) as exc:
         raise UserError(naming(data, exc)) from exc
     image = result.image
-    stage.done(f"{result.n_patterns} patterns → object {image.shape[0]}x{image.shape[1]}")
+    predict_seconds = stage.done(f"{result.n_patterns} patterns → object {image.shape[0]}x{image.shape[1]}")
     stage.start("write images")
     out.mkdir(parents=True, exist_ok=True)
     save_png(out / "reconstructed_amplitude.png", result.amplitude, cmap="gray")
@@ -342,10 +354,17 @@ def reconstruct(
     save_npy(out / "reconstructed_amplitude.npy", result.amplitude)
     save_npy(out / "reconstructed_phase.npy", result.phase)
     save_npy(out / "object.npy", image.astype(np.complex64))
-    metrics = {**_metrics(image, header), "M": M, "streamed": bool(result.streamed)}
+    metrics = {
+        **_metrics(image, header),
+        "M": M,
+        "streamed": bool(result.streamed),
+        "predict_and_stitch_seconds": round(predict_seconds, 2),
+    }
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1).encode(), "backup")
     detail = f"→ {out}"
     if "amplitude_correlation" in metrics:
         detail += f" (amplitude correlation with the true object {metrics['amplitude_correlation']:.3f})"
+        if metrics.get("phase_correlation") is not None:
+            detail = detail[:-1] + f", phase {metrics['phase_correlation']:.3f})"
     stage.done(detail)
     return {**metrics, "out": str(out), "amplitude_png": str(out / "reconstructed_amplitude.png")}

@@ -22,6 +22,7 @@ from .losses import (
 )
 from .patches import center_channels, extract_patches_position, pad, pad_to, trim
 from .probe import (
+    curved_probe,
     default_probe,
     estimate_probe,
     illuminate,
@@ -46,6 +47,7 @@ __all__ = [
     "complex_from_parts",
     "complex_gaussian_filter2d",
     "count_photons",
+    "curved_probe",
     "default_probe",
     "diffract",
     "estimate_probe",

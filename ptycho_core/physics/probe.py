@@ -80,6 +80,25 @@ def probe_distance(size: int) -> np.ndarray:
     return np.sqrt(x * x + y * y)
 
 
+def curved_probe(probe: ArrayLike, curvature: float) -> np.ndarray:
+    """``probe`` times a quadratic (defocus-like) phase: ``P(r)·exp(i·c·(r/R)²)``, complex128 ``(N, N)``.
+
+    ``r`` is :func:`probe_distance` (pixels), ``R = N/4`` the radius of :func:`probe_mask`, so ``c`` is the phase
+    in radians at the disc's edge. A real, centro-symmetric probe (``P(-r) = P(r)``, e.g. :func:`default_probe`)
+    cannot tell an object patch ``O(r)`` from its twin ``conj(O(-r))``: both give the same far-field intensity.
+    A curvature ``c != 0`` breaks that symmetry (``conj(P(-r)) != P(r)``), as the curved wavefront of a real,
+    slightly defocused probe does. ``c = 0`` returns the probe unchanged (as complex).
+    """
+    p = np.asarray(probe)
+    if p.ndim != 2 or p.shape[0] != p.shape[1]:
+        raise ValueError(f"probe must be a square (N, N) array; got shape {p.shape}")
+    if not np.isfinite(curvature):
+        raise ValueError(f"curvature must be a finite number of radians; got {curvature!r}")
+    size = p.shape[0]
+    r = probe_distance(size) / (size / 4)
+    return p.astype(np.complex128) * np.exp(1j * float(curvature) * r * r)
+
+
 def probe_mask(size: int) -> np.ndarray:
     """Disc support of the probe: ``distance < N//4``, boolean ``(N, N)`` (812 pixels for N = 64)."""
     return probe_distance(size) < size // 4

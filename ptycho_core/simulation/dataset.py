@@ -211,6 +211,7 @@ def default_dataset(
     jitter: float = 0.0,
     object_size: Optional[int] = None,
     poisson: bool = True,
+    probe_curvature: float = 0.0,
 ) -> SimulatedDataset:
     """The small standard simulation (the CLI's built-in default).
 
@@ -229,10 +230,12 @@ def default_dataset(
         scan: ``"raster"``, ``"spiral"`` or ``"random"``; jitter: Gaussian position jitter (pixels).
         object_size: object side in pixels (default ``3.5·N`` rounded to even).
         poisson: draw Poisson noise.
+        probe_curvature: radians of quadratic phase at the probe disc's edge
+            (:func:`~ptycho_core.physics.probe.curved_probe`); 0, the default, keeps the original's real probe.
     Returns:
         :class:`SimulatedDataset`.
     """
-    from ..physics.probe import default_probe
+    from ..physics.probe import curved_probe, default_probe
 
     N = check_patch_size(N)
     if object_kind not in OBJECT_KINDS:
@@ -243,7 +246,7 @@ def default_dataset(
     object_seq, scan_seq, noise_seq = np.random.SeedSequence(int(seed)).spawn(3)
     obj = make_object(object_kind, size, np.random.default_rng(object_seq), phase=phase)
     positions = make_scan(scan, obj.shape, N, n_positions, jitter=jitter, rng=np.random.default_rng(scan_seq))
-    probe = default_probe(N).astype(np.complex64)
+    probe = curved_probe(default_probe(N), probe_curvature).astype(np.complex64)
     info = {
         "seed": int(seed),
         "object_kind": object_kind,
@@ -252,7 +255,9 @@ def default_dataset(
         "scan": scan,
         "jitter": float(jitter),
         "n_positions_requested": int(n_positions),
-        "probe": "default_probe",
+        "probe": "default_probe"
+        if probe_curvature == 0
+        else f"default_probe, curvature {float(probe_curvature):g} rad",
     }
     return simulate_dataset(
         obj, probe, positions, nphotons, np.random.default_rng(noise_seq), poisson=poisson, metadata=info

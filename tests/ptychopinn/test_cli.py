@@ -274,17 +274,30 @@ def test_info_names_the_backend(capsys):
     assert info["backend"] == BACKEND and BACKEND in info["installed_backends"] and info["devices"]
 
 
-@pytest.mark.once
-def test_default_demo_reaches_the_readme_figure(tmp_path):
-    """The README's main job as written (jax, defaults, seed 0): its stated correlation 0.86 holds (≥ 0.75)."""
-    proc = cli("--backend", "jax", "demo", "--out", str(tmp_path / "demo"), backend="jax")
+# A shorter demo (5 epochs where the README's trains 20) with its own thresholds, measured on every
+# backend (jax 0.913 / 0.924, tensorflow 0.922 / 0.925, torch 0.899 / 0.854; benchmarks/bench_demo.py measures
+# the full one): held-out amplitude and phase correlations.
+SMALL_DEMO = ("--n-positions", "600", "--epochs", "5")
+SMALL_DEMO_MIN = {"amplitude_correlation": 0.85, "phase_correlation": 0.8}
+
+
+@pytest.mark.slow
+def test_demo_trains_on_one_scan_and_reconstructs_a_held_out_one(tmp_path):
+    out = tmp_path / "demo"
+    proc = cli("demo", "--out", str(out), *SMALL_DEMO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     steps = [line.split("]")[0] + "]" for line in proc.stdout.splitlines() if line.startswith("[")]
-    assert steps == [f"[{k}/6]" for k in range(1, 7)], proc.stdout  # one count over the three jobs
+    assert steps == [f"[{k}/7]" for k in range(1, 8)], proc.stdout  # one count over the three jobs
+    assert "simulate held-out" in proc.stdout and "reconstructed in" in proc.stdout
     assert not any(code in proc.stdout for code in ("\x1b", "\r", "\b"))
-    assert (tmp_path / "demo" / "reconstruction" / "reconstructed_amplitude.png").is_file()
-    metrics = json.loads((tmp_path / "demo" / "reconstruction" / "metrics.json").read_text())
-    assert metrics["amplitude_correlation"] >= 0.75, metrics
+    with np.load(out / "data.npz") as train, np.load(out / "held_out.npz") as held_out:
+        assert train["diff3d"].shape[1:] == held_out["diff3d"].shape[1:]
+        assert not np.array_equal(train["objectGuess"], held_out["objectGuess"])  # another object of the kind
+        assert np.iscomplexobj(held_out["probeGuess"]) and np.abs(np.angle(held_out["probeGuess"])).max() > 0.5
+    metrics = json.loads((out / "reconstruction" / "metrics.json").read_text())
+    assert metrics["predict_and_stitch_seconds"] > 0
+    for key, minimum in SMALL_DEMO_MIN.items():
+        assert metrics[key] >= minimum, (key, metrics)
 
 
 @pytest.mark.cross_backend

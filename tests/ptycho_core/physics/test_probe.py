@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from ptycho_core.physics import default_probe, estimate_probe, illuminate, normalize_probe, probe_mask
+from ptycho_core.physics import (
+    curved_probe,
+    default_probe,
+    estimate_probe,
+    illuminate,
+    normalize_probe,
+    probe_mask,
+)
 from ptycho_core.physics.probe import gaussian_blur_reflect, lowpass_filter
 from ptycho_testing import reference as ref
 from ptycho_testing.arrays import assert_close, to_numpy
@@ -75,3 +82,27 @@ def test_illuminate_matches_reference(sigma, masked):
     out = to_numpy(illuminate(obj, probe, mask=mask, smoothing_sigma=sigma))
     assert out.dtype == np.complex64
     assert_close(out, ref.illuminate(obj, probe, mask, sigma), 1e-6, "illuminate")
+
+
+def _far_field_intensity(field):
+    return np.abs(np.fft.fft2(field)) ** 2
+
+
+def test_curved_probe_breaks_the_twin_image_symmetry_of_the_default_probe():
+    """With the real, centro-symmetric default probe, a patch O(r) and its twin conj(O(-r)) give the same
+    far-field intensity (|F[conj(f(-r))]| = |F[f]|); a curved probe tells them apart."""
+    n = 32
+    rng = np.random.default_rng(0)
+    patch = rng.uniform(0.5, 1.5, (n, n)) * np.exp(1j * rng.uniform(-1, 1, (n, n)))
+    twin = np.conj(patch[::-1, ::-1])  # point reflection about (n-1)/2, the probe's centre
+    flat = default_probe(n)
+    np.testing.assert_allclose(_far_field_intensity(twin * flat), _far_field_intensity(patch * flat), rtol=1e-9)
+    curved = curved_probe(flat, 1.0)
+    assert np.abs(curved) == pytest.approx(np.abs(flat))  # only the phase changes
+    r = np.hypot(*np.meshgrid(np.arange(n) - n / 2 + 0.5, np.arange(n) - n / 2 + 0.5)) / (n / 4)
+    np.testing.assert_allclose(np.angle(curved), np.angle(np.exp(1j * r**2)), atol=1e-12)  # c (r/R)^2
+    a, b = _far_field_intensity(patch * curved), _far_field_intensity(twin * curved)
+    assert np.abs(a - b).sum() > 0.05 * a.sum()
+    assert np.array_equal(curved_probe(flat, 0.0), flat.astype(np.complex128))
+    with pytest.raises(ValueError, match="square"):
+        curved_probe(np.ones((4, 6)), 1.0)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from ptycho_core.physics.probe import default_probe
+from ptycho_core.physics.probe import curved_probe, default_probe
 from ptycho_core.simulation import (
     NPZ_KEYS,
     OutputExistsError,
@@ -292,6 +292,9 @@ def test_default_dataset_is_small_fast_and_reproducible():
         seed=1, N=32, n_positions=50, nphotons=1e4, object_kind="grf", phase="tanh", scan="spiral", jitter=0.5
     )
     assert other.diffraction.shape == (50, 32, 32) and other.metadata["simulation"]["object_kind"] == "grf"
+    curved = default_dataset(seed=1, N=32, n_positions=50, probe_curvature=2.0)
+    np.testing.assert_allclose(curved.probe, curved_probe(default_probe(32), 2.0).astype(np.complex64))
+    assert curved.metadata["simulation"]["probe"] == "default_probe, curvature 2 rad"
     with pytest.raises(ValueError, match="multiple of 4"):
         default_dataset(N=62)
     with pytest.raises(ValueError, match="unknown object kind"):
