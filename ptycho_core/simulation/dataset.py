@@ -216,9 +216,9 @@ def default_dataset(
     """The small standard simulation (the CLI's built-in default).
 
     A ``lines`` object of ``3.5·N`` pixels (224 for N = 64, zero phase), the original's default probe (a
-    smoothed disc, real, not normalised), a raster scan of about ``n_positions`` points (17 × 18 = 306 for
-    300; 9.3-9.9 px steps for N = 64) inside the object with a margin of N/2+1, and Poisson-noisy amplitudes at
-    ``nphotons`` photons per pattern.
+    smoothed disc, real, not normalised; ``probe_curvature`` adds a defocus phase), a raster scan of about
+    ``n_positions`` points (17 × 18 = 306 for 300; 9.3-9.9 px steps for N = 64) inside the object with a margin
+    of N/2+1, and Poisson-noisy amplitudes at ``nphotons`` photons per pattern.
 
     Args:
         seed: one integer; independent streams for the object, the scan jitter/random positions and the Poisson
