@@ -22,7 +22,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from .parser import BACKENDS, build_parser
 from .reports import Report
@@ -162,19 +162,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(info(installed_backends()), indent=1))
         return 0
     if command == "simulate":
-        jobs.simulate(
-            args.out,
-            seed=args.seed,
-            N=args.N,
-            n_positions=args.n_positions,
-            nphotons=args.nphotons,
-            object_kind=args.object_kind,
-            phase=args.phase,
-            probe_curvature=args.probe_curvature,
-            scan=args.scan,
-            overwrite=args.overwrite,
-            report=report,
-        )
+        jobs.simulate(args.out, seed=args.seed, overwrite=args.overwrite, report=report, **_simulation(args))
         return 0
     if command == "train":
         with _silenced(quiet):
@@ -217,6 +205,12 @@ def run(args: argparse.Namespace) -> int:
     raise AssertionError(command)
 
 
+def _simulation(args: argparse.Namespace) -> Dict[str, Any]:
+    """The simulation options shared by ``simulate`` and ``demo`` (parser.simulation_options), for jobs.simulate."""
+    names = ("N", "n_positions", "nphotons", "object_kind", "phase", "probe_curvature", "scan")
+    return {name: getattr(args, name) for name in names}
+
+
 def _demo(args: argparse.Namespace, report: Report, quiet: bool) -> int:
     """The main job: simulate a training scan (``--seed``) and a held-out scan of the same kind (``--seed`` + 1),
     train on the first, reconstruct the second (the way a beamline uses a trained network), score it."""
@@ -228,19 +222,7 @@ def _demo(args: argparse.Namespace, report: Report, quiet: bool) -> int:
     with _silenced(quiet):
         for path, seed, what in ((data, args.seed, ""), (held_out, args.seed + 1, "held-out ")):
             jobs.simulate(
-                path,
-                seed=seed,
-                N=args.N,
-                n_positions=args.n_positions,
-                nphotons=args.nphotons,
-                object_kind=args.object_kind,
-                phase=args.phase,
-                probe_curvature=args.probe_curvature,
-                scan=args.scan,
-                overwrite=args.overwrite,
-                report=report,
-                stage=stage,
-                what=what,
+                path, seed=seed, overwrite=args.overwrite, report=report, stage=stage, what=what, **_simulation(args)
             )
         jobs.train(
             data,
