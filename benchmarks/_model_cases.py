@@ -21,7 +21,7 @@ import numpy as np
 
 from ._common import SEED, Engine, Record, throughput_record
 from ._model_config import BACKWARD_FACTOR, DEFAULT_N, REFERENCE_PATTERNS_S, Sizes, config_label
-from ._model_data import NPHOTONS, benchmark_probe, synthetic_inputs
+from ._model_data import NPHOTONS, benchmark_probe, measurement_inputs
 
 # --------------------------------------------------------------------------------------------- memory
 
@@ -115,11 +115,12 @@ def _finish(
     record: Record, flops_per_pattern: float, reference_key: Optional[Tuple[str, int, int]], engine: Engine
 ) -> Record:
     """Add FLOPs, achieved GFLOP/s, memory peaks and the original's figure to ``record.extra``."""
+    backend_peak = engine.peak_memory_bytes()
     record.extra.update(
         gflop_per_pattern=flops_per_pattern / 1e9,
         gflops=record.value * flops_per_pattern / 1e9,
         peak_rss_mib=peak_rss_mib(),
-        backend_peak_mib=None if engine.peak_memory_bytes() is None else engine.peak_memory_bytes() / 2**20,
+        backend_peak_mib=None if backend_peak is None else backend_peak / 2**20,
     )
     reference = None if reference_key is None else REFERENCE_PATTERNS_S.get(reference_key)
     if reference is not None:
@@ -134,9 +135,9 @@ def bench_training(engine: Engine, sizes: Sizes, gridsize: int, batch: int, n: i
     engine.reset_peak_memory()
     from ptycho_core.training import make_targets
 
-    spec, probe, autoencoder, _ = _models(sizes, gridsize, n, jit)
+    spec, _, autoencoder, _ = _models(sizes, gridsize, n, jit)
     count = sizes.train_steps * batch
-    x, positions = synthetic_inputs(np.random.default_rng(SEED + gridsize), count, n, gridsize, probe)
+    _, x, positions = measurement_inputs("train", gridsize, batch, n, sizes.train_steps)
     targets = make_targets(x, positions)
     last: Dict[str, float] = {}
 
@@ -173,9 +174,9 @@ def bench_inference(engine: Engine, sizes: Sizes, gridsize: int, batch: int, n: 
     _fresh_session()
     reset_peak_rss()
     engine.reset_peak_memory()
-    spec, probe, _, diffraction_to_obj = _models(sizes, gridsize, n, jit)
+    spec, _, _, diffraction_to_obj = _models(sizes, gridsize, n, jit)
     count = sizes.predict_batches * batch
-    x, positions = synthetic_inputs(np.random.default_rng(SEED + 10 + gridsize), count, n, gridsize, probe)
+    _, x, positions = measurement_inputs("predict", gridsize, batch, n, sizes.predict_batches)
 
     def step() -> None:
         out = diffraction_to_obj.predict([x, positions], batch_size=batch, verbose=0)

@@ -2,7 +2,9 @@
 
 The data are far-field amplitudes of the probe times smooth random objects, normalised and scaled for
 :data:`NPHOTONS` photons per pattern, with Poisson noise (:func:`synthetic_inputs`); the streaming benchmark and
-``profile_torch_step`` use the same data.
+``profile_torch_step`` use the same data. :func:`measurement_inputs` gives the exact arrays of one measured
+configuration, so that the model benchmark's workers and the original's worker (fed through a ``.npz``, see
+:mod:`benchmarks._original_inputs`) see the same numbers.
 """
 
 from __future__ import annotations
@@ -54,3 +56,20 @@ def synthetic_inputs(
     x_scaled = np.sqrt(counts).astype(np.float32).reshape(count, c, n, n).transpose(0, 2, 3, 1)
     positions = rng.uniform(-2.0, 2.0, size=(count, 1, 2, c)).astype(np.float32)
     return np.ascontiguousarray(x_scaled), positions
+
+
+def measurement_inputs(
+    measurement: str, gridsize: int, batch: int, n: int, calls: int
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(probe, X·s, positions)`` of one measured configuration: ``calls × batch`` samples, seeded per kind.
+
+    ``calls`` is ``Sizes.train_steps`` for ``"train"`` and ``Sizes.predict_batches`` for ``"predict"``; the
+    generator is seeded ``SEED + gridsize`` (train) or ``SEED + 10 + gridsize`` (predict), as the measurements
+    always were.
+    """
+    from ._measure import SEED
+
+    offset = {"train": 0, "predict": 10}[measurement]
+    probe = benchmark_probe(n)
+    x, positions = synthetic_inputs(np.random.default_rng(SEED + offset + gridsize), calls * batch, n, gridsize, probe)
+    return probe, x, positions

@@ -7,6 +7,8 @@ Run from the repository root::
     python -m benchmarks.bench_model --backends torch --torch-threads 1 --repeats 5
     python -m benchmarks.bench_model --backends tensorflow --jit on    # XLA on TF (jit_compile=True)
     python -m benchmarks.bench_model --train 1x16,2x8 --predict 1x16     # only the like-for-like configurations
+    python -m benchmarks.bench_model --original-python ENV/bin/python --original-src SRC --train 1x16 --predict 1x16
+                                                            # the original PtychoPINN measured beside ours
 
 Each backend runs in its own subprocess (see :mod:`benchmarks._common`); figures go to ``--json`` (default
 ``benchmarks/results/model.json``, git-ignored). A full run takes about 5 minutes per backend on 2 CPU cores.
@@ -47,6 +49,23 @@ Measurements:
 ``predict``); ``auto`` resolves to False on torch and on CPU-only TF and to True on JAX. The resolved value is
 reported per measurement. Reference figures of the original TF implementation on the issue's machine kind are
 printed beside ours with the ratios; speed targets live here, never in unit tests.
+
+``--original-python PATH`` (with ``--original-src DIR``, the folder holding the original's ``ptycho/``, put on
+its ``PYTHONPATH``) also measures the ORIGINAL PtychoPINN in the same run: its import package is also ``ptycho``,
+so it runs in that other interpreter (:mod:`benchmarks._original_run`, :mod:`benchmarks._original_worker`), one
+process per configuration, after our workers. It gets the same configurations and the same arrays (written to
+``.npz`` by :mod:`benchmarks._original_inputs`), is built by its ``ptycho.model.create_compiled_model`` after
+``update_legacy_dict(params.cfg, TrainingConfig(ModelConfig(N, gridsize, n_filters_scale), ...))``,
+``params.set('intensity_scale', s)`` and ``probe.set_probe_guess(None, probe)``, and is timed with the same
+protocol (``autoencoder.fit`` / ``diffraction_to_obj.predict``). The table then shows its rows, the original
+measured in this run beside each of ours and the ratio to it, besides the issue's figures; the targets are
+judged against both. The interpreter is checked first: one where the original does not import stops the run with
+one message naming the problem and the fix. An environment for it (outside this repository)::
+
+    python3.11 -m venv ENV
+    ENV/bin/pip install tensorflow-cpu==2.21.0 tensorflow-probability tf-keras scipy scikit-image matplotlib
+    ENV/bin/pip install pandas dill pyyaml
+    # SRC: a checkout of the original's source (github hoidn/PtychoPINN), the folder that holds ptycho/
 
 This module is the benchmark's command line and parent process (spawns one worker per backend, prints, writes
 the JSON). The parts: :mod:`benchmarks._model_config` (configurations, sizes, the original's figures, targets),
@@ -97,8 +116,9 @@ from ._model_config import (
     parse_configs,
 )
 from ._model_data import benchmark_probe, synthetic_inputs
-from ._model_report import backend_lines, flop_check, format_table, target_lines
+from ._model_report import backend_lines, flop_check, format_table, original_lines, target_lines
 from ._model_worker import run_worker
+from ._original_run import OriginalUnavailable, check_original, run_original
 
 __all__ = [
     "DEFAULT_JSON",
@@ -129,6 +149,12 @@ def run_parent(args: argparse.Namespace) -> int:
     backends = selected_backends(args)
     repeats = default_repeats(args)
     sizes = chosen_sizes(args)
+    original_info = None
+    if args.original_python:
+        try:  # before anything is measured: a wrong interpreter stops the run at once
+            original_info = check_original(args.original_python, args.original_src)
+        except OriginalUnavailable as exc:
+            raise SystemExit(f"error: {exc}") from None
     worker_args = common_worker_args(args, repeats) + ["--jit", args.jit]
     worker_args += [
         "--train",
@@ -140,6 +166,10 @@ def run_parent(args: argparse.Namespace) -> int:
     ]
     load_before = load_average()
     results = [spawn_worker("benchmarks.bench_model", b, worker_args) for b in backends]
+    original = None
+    if args.original_python:
+        original = run_original(args.original_python, args.original_src, sizes, repeats, backends[0])
+        original["info"] = original["info"] or original_info  # every configuration failed: keep the check's
     load_after = load_average()
 
     print(
@@ -149,9 +179,11 @@ def run_parent(args: argparse.Namespace) -> int:
     )
     print_backend_lines(results)
     print()
-    print(format_table(results))
+    print(format_table(results, original))
     print()
-    for line in backend_lines(results) + flop_check(results) + target_lines(results):
+    for line in (
+        backend_lines(results) + original_lines(original) + flop_check(results) + target_lines(results, original)
+    ):
         print(line)
     print(
         "\nReference (original TF, issue's machine kind): "
@@ -181,9 +213,10 @@ def run_parent(args: argparse.Namespace) -> int:
             "load_average_before": load_before,
             "load_average_after": load_after,
             "results": results,
+            "original": original,
         },
     )
-    return 1 if failed or any(p.get("errors") for p in results) else 0
+    return 1 if failed or any(p.get("errors") for p in results + ([original] if original else [])) else 0
 
 
 def chosen_sizes(args: argparse.Namespace) -> Sizes:
@@ -226,8 +259,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="jit_compile passed to compile / set for predict (default: %(default)s; auto = "
         "Keras's choice: off on torch and CPU-only TF, XLA on JAX)",
     )
+    parser.add_argument(
+        "--original-python",
+        default=None,
+        metavar="PATH",
+        help="also measure the original PtychoPINN, run by this interpreter (one where its ptycho imports), on "
+        "the same configurations and data; the table adds its figures and our ratios to them",
+    )
+    parser.add_argument(
+        "--original-src",
+        default=None,
+        metavar="DIR",
+        help="folder holding the original's ptycho/ package, put on PYTHONPATH for --original-python",
+    )
     args = parser.parse_args(argv)
     check_common_arguments(parser, args)
+    if args.original_src and not args.original_python:
+        parser.error("--original-src needs --original-python (the interpreter that runs the original)")
     return args
 
 

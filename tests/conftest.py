@@ -30,6 +30,7 @@ TESTS_ROOT = Path(__file__).resolve().parent
 
 # Backend-independent test modules (paths relative to tests/): pure NumPy/SciPy, file formats, configuration.
 HOST_ONLY: Sequence[str] = (
+    "benchmarks/test_original_flag.py",
     "ptycho/config/test_config.py",
     "ptycho/test_evaluation.py",
     "ptycho/image/test_stitching.py",
