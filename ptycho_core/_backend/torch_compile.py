@@ -27,10 +27,14 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-#: ``compile`` option values: ``auto`` compiles on CUDA devices for batches up to :data:`AUTO_MAX_CUDA_BATCH`
-#: (measured faster there; on the CPU the compile time, 5–40 s, outweighs the gain for most scans), ``on``
+#: ``compile`` option values: ``auto`` compiles on CUDA devices for batches up to :data:`AUTO_MAX_CUDA_BATCH` and
+#: on the CPU for at least :data:`AUTO_MIN_CPU_ROWS` rows (where the gain outweighs the compile time), ``on``
 #: always, ``off`` never.
 COMPILE_CHOICES = ("auto", "on", "off")
+
+#: Measured on the 2-core CPU at batch 16: eager 94 patterns/s, compiled 150 (compilation 14 s with a warm
+#: Inductor cache, about 40 s cold), so compiling pays from about 10,000 patterns; 20,000 leaves a margin.
+AUTO_MIN_CPU_ROWS = 20_000
 
 #: Measured on an H200 (benchmarks/RESULTS.md), patterns/s from host arrays, eager → compiled with CUDA graphs:
 #: batch 16: 1,180 → 9,104; 256: 12,459 → 16,358; 1,024: 11,414 → 13,126; 4,096: 14,500 → 13,565.
@@ -57,6 +61,7 @@ class CompiledPredictor:
         model: the Keras inference model (``diffraction_to_obj``), inputs ``[x (B, N, N, C), offsets (B, 1, 2, C)]``.
         batch_size: the batch size compiled for; every call must pass at most this many rows.
         compile: one of :data:`COMPILE_CHOICES`.
+        rows: how many rows will be predicted in all, when known (``auto`` on the CPU compiles for many).
 
     Attributes:
         mode: what runs: ``"eager"``, ``"compiled"`` or ``"compiled-cuda-graphs"``.
@@ -64,7 +69,7 @@ class CompiledPredictor:
         compile_seconds: export + compilation time (measured at the first call), or None.
     """
 
-    def __init__(self, model: Any, batch_size: int, compile: str = "auto") -> None:
+    def __init__(self, model: Any, batch_size: int, compile: str = "auto", rows: Optional[int] = None) -> None:
         if compile not in COMPILE_CHOICES:
             raise ValueError(f"compile must be one of {', '.join(COMPILE_CHOICES)}; got {compile!r}")
         self._model, self._batch = model, int(batch_size)
@@ -80,8 +85,11 @@ class CompiledPredictor:
         cuda = self._device.type == "cuda"
         if compile == "off":
             self.reason = "compile='off'"
-        elif compile == "auto" and not cuda:
-            self.reason = "compile='auto' compiles on CUDA devices only (use compile='on' to compile on the CPU)"
+        elif compile == "auto" and not cuda and (rows is None or rows < AUTO_MIN_CPU_ROWS):
+            self.reason = (
+                f"compile='auto' compiles on the CPU for {AUTO_MIN_CPU_ROWS:,} rows or more (compilation takes "
+                "15-40 s); compile='on' compiles anyway"
+            )
         elif compile == "auto" and self._batch > AUTO_MAX_CUDA_BATCH:
             self.reason = (
                 f"compile='auto' compiles batches of at most {AUTO_MAX_CUDA_BATCH} (larger ones run as fast eagerly)"

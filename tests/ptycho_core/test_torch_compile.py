@@ -78,8 +78,12 @@ def test_auto_compiles_on_cuda_only_and_off_is_eager(model_and_inputs):
 
         cuda = torch.cuda.is_available()
         assert auto.mode == ("compiled-cuda-graphs" if cuda else "eager"), auto.describe()
+        many = CompiledPredictor(d2o, batch_size=4, rows=10**6)  # nothing compiles before the first call
+        assert many.mode == ("compiled-cuda-graphs" if cuda else "compiled"), many.describe()
         if not cuda:
-            assert "CUDA" in auto.reason
+            assert "20,000 rows or more" in auto.reason
+        else:
+            assert CompiledPredictor(d2o, batch_size=4096).mode == "eager"  # large batches: eager cuDNN is faster
     else:
         assert auto.mode == "eager"
     with pytest.raises(ValueError, match="compile must be one of auto, on, off"):
