@@ -30,7 +30,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import ContextManager, Dict, List, Optional, Tuple
+from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -268,51 +268,101 @@ def _torch_rank(folder: str, rank: int, world_size: int) -> None:
             autoencoder.set_weights([weights[f"arr_{i}"] for i in range(len(weights.files))])
     compile_autoencoder(autoencoder, spec, learning_rate=job["learning_rate"])
     ddp = _bp.torch_ddp(autoencoder)  # broadcasts rank 0's weights
-    variables = autoencoder.trainable_variables
-    autoencoder.optimizer.build(variables)
     rng = np.random.default_rng(job["seed"])
     batch = job["batch_size"]
-    history: Dict[str, List[float]] = {}
-    log = LossLogger(job["epochs"])
 
-    def step_losses(idx: np.ndarray, train: bool) -> Dict[str, float]:
-        mine = idx[rank * len(idx) // world_size : (rank + 1) * len(idx) // world_size]
-        inputs = [keras.ops.convert_to_tensor(x[mine]), keras.ops.convert_to_tensor(positions[mine])]
-        y = [keras.ops.convert_to_tensor(t[mine]) for t in targets]
+    def mine(idx: np.ndarray) -> np.ndarray:
+        return idx[rank * len(idx) // world_size : (rank + 1) * len(idx) // world_size]
+
+    def train_batches(epoch: int) -> List[np.ndarray]:
+        order = rng.permutation(train_idx) if job["shuffle"] else train_idx
+        return [mine(order[s : s + batch]) for s in range(0, len(order), batch)]
+
+    val_batches = [mine(val_idx[s : s + batch]) for s in range(0, len(val_idx), batch)]
+    step = torch_ddp_step(autoencoder, ddp, [x, positions], targets, _bp.torch_mean_over_ranks)
+    history = fit_steps(
+        autoencoder,
+        step,
+        train_batches,
+        val_batches,
+        epochs=job["epochs"],
+        callbacks=[LossLogger(job["epochs"])] if rank == 0 else [],
+    )
+    if rank == 0:
+        autoencoder.save_weights(folder_path / "trained.weights.h5")
+        (folder_path / "history.json").write_text(json.dumps(history))
+
+
+def torch_ddp_step(
+    autoencoder: keras.Model,
+    ddp: object,
+    inputs: List[np.ndarray],
+    targets: List[np.ndarray],
+    mean_over_ranks: Callable[[float], float],
+) -> Callable[[np.ndarray, bool], float]:
+    """torch: ``step(rows, train)``, one of ``fit``'s steps on this rank's ``rows`` of ``inputs``/``targets``
+    (``[X·s, positions]``), through the ``DistributedDataParallel`` wrapper ``ddp`` (gradients averaged over the
+    ranks in ``backward``); returns the step's loss averaged over the ranks (``mean_over_ranks``, all-reduce)."""
+    variables = autoencoder.trainable_variables
+    autoencoder.optimizer.build(variables)
+
+    def step(idx: np.ndarray, train: bool) -> float:
+        x = [keras.ops.convert_to_tensor(a[idx]) for a in inputs]
+        y = [keras.ops.convert_to_tensor(t[idx]) for t in targets]
         if train:
-            y_pred = ddp(inputs, training=True)
-            loss = autoencoder.compute_loss(x=inputs, y=y, y_pred=y_pred, training=True)
+            y_pred = ddp(x, training=True)  # type: ignore[operator]
+            loss = autoencoder.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
             autoencoder.zero_grad()
             loss.backward()
             with _bp.torch_no_grad():
                 autoencoder.optimizer.apply([v.value.grad for v in variables], variables)
         else:
             with _bp.torch_no_grad():
-                y_pred = autoencoder(inputs, training=False)
-                loss = autoencoder.compute_loss(x=inputs, y=y, y_pred=y_pred, training=False)
-        return {"loss": _bp.torch_mean_over_ranks(float(loss.detach()))}
+                y_pred = autoencoder(x, training=False)
+                loss = autoencoder.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+        return mean_over_ranks(float(loss.detach()))
 
-    for epoch in range(job["epochs"]):
-        order = rng.permutation(train_idx) if job["shuffle"] else train_idx
-        logs = _epoch(order, batch, lambda idx: step_losses(idx, True))
-        if len(val_idx):
-            logs.update({f"val_{k}": v for k, v in _epoch(val_idx, batch, lambda i: step_losses(i, False)).items()})
+    return step
+
+
+def fit_steps(
+    autoencoder: keras.Model,
+    step: Callable[[np.ndarray, bool], float],
+    train_batches: Callable[[int], List[np.ndarray]],
+    val_batches: List[np.ndarray],
+    *,
+    epochs: int,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> Dict[str, List[float]]:
+    """``fit``'s epochs over explicit batches: ``step(rows, train)`` runs one global step (every process its part)
+    and returns its global loss; ``train_batches(epoch)`` gives this process's rows of each training batch,
+    ``val_batches`` of each validation batch (every process the same number of equal parts). Returns the
+    history as ``fit`` reports it (batch-size weighted epoch means of ``loss``, ``val_loss``; ``learning_rate``).
+    ``callbacks`` see only ``on_epoch_begin``/``on_epoch_end`` (progress, logging; no learning-rate schedule or
+    early stopping).
+    """
+    history: Dict[str, List[float]] = {}
+    for callback in callbacks:
+        callback.set_model(autoencoder)
+    for epoch in range(epochs):
+        for callback in callbacks:
+            callback.on_epoch_begin(epoch)
+        logs = _epoch(train_batches(epoch), lambda idx: {"loss": step(idx, True)})
+        if val_batches:
+            logs.update({f"val_{k}": v for k, v in _epoch(val_batches, lambda i: {"loss": step(i, False)}).items()})
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(autoencoder.optimizer.learning_rate))
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
-        if rank == 0:
-            log.on_epoch_end(epoch, logs)
-    if rank == 0:
-        autoencoder.save_weights(folder_path / "trained.weights.h5")
-        (folder_path / "history.json").write_text(json.dumps(history))
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, dict(logs))
+    return history
 
 
-def _epoch(order: np.ndarray, batch: int, step) -> Dict[str, float]:
-    """Run ``step`` over ``order`` in batches; the epoch's losses as ``fit`` reports them (batch-size weighted)."""
+def _epoch(batches: List[np.ndarray], step: Callable[[np.ndarray], Dict[str, float]]) -> Dict[str, float]:
+    """Run ``step`` on each batch; the epoch's losses as ``fit`` reports them (batch-size weighted)."""
     totals: Dict[str, float] = {}
     count = 0
-    for start in range(0, len(order), batch):
-        idx = order[start : start + batch]
+    for idx in batches:
         for key, value in step(idx).items():
             totals[key] = totals.get(key, 0.0) + value * len(idx)
         count += len(idx)

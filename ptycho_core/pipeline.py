@@ -24,22 +24,24 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
 
 from . import training
 from .archive import read_archive, write_archive
-from .array_rows import ArrayRows
 from .atomic import Existing
-from .data import Scan, diffraction_bytes, group_neighbours, group_scan, open_diffraction, read_scan
+from .data import Scan, group_scan
 from .factory import create_compiled_models, intensity_scale_of, probe_layer
 from .physics import intensity_scale as photon_intensity_scale
-from .physics import normalize_probe, poisson_nll_floor, reassemble_position
+from .physics import normalize_probe, poisson_nll_floor
+from .reconstruction import STREAM_AUTO_BYTES, Reconstruction, reconstruct
 from .spec import ModelSpec, legacy_params_from_spec, spec_from_legacy_params
-from .streaming import DEFAULT_CHUNK_BYTES, reconstruct_streaming
 from .types import PathLike
+
+if TYPE_CHECKING:
+    from .distributed import Session
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +61,6 @@ __all__ = [
 
 #: The archive's file name inside a model folder (the original's).
 ARCHIVE_NAME = "wts.h5.zip"
-#: ``stream="auto"`` streams scans whose diffraction stack is larger than this (bytes, uncompressed).
-STREAM_AUTO_BYTES = 1 << 30
 #: Photons per pattern assumed when neither the caller nor the scan's metadata says.
 DEFAULT_NPHOTONS = 1e9
 
@@ -91,6 +91,9 @@ class TrainOptions:
         verbose: Keras' progress output (0 silent, 1 bar, 2 one line per epoch).
         callbacks: extra Keras callbacks.
         streaming_threshold: above this many groups, batches are built on the fly (no validation split).
+        session: a multi-process run (:func:`ptycho_core.distributed.initialize`): each process trains on its
+            shard of the groups, reading only their patterns (:mod:`ptycho_core.distributed`); ``devices`` is
+            then per process and ``batch_size`` the global batch. Only the chief should save the model.
     """
 
     epochs: int = 50
@@ -104,6 +107,7 @@ class TrainOptions:
     verbose: int = 1
     callbacks: tuple = ()
     streaming_threshold: int = training.STREAMING_THRESHOLD
+    session: Optional[Session] = None
 
     def replace(self, **changes: Any) -> TrainOptions:
         return dataclasses.replace(self, **changes)
@@ -166,6 +170,10 @@ def load_model(path: PathLike) -> TrainedModel:
 def train(scan: Scan, spec: ModelSpec, options: TrainOptions = TrainOptions()) -> TrainedModel:
     """Train a model of ``spec`` on ``scan`` (checked first; nothing is trained on invalid data)."""
     scan.validate(N=spec.N, gridsize=spec.gridsize)
+    if options.session is not None and options.session.num_processes > 1:
+        from .sharding import train_scan_sharded
+
+        return train_scan_sharded(scan, spec, options, options.session)
     grouped = group_scan(
         scan,
         gridsize=spec.gridsize,
@@ -235,11 +243,17 @@ def fit(
     """Fit a compiled ``autoencoder`` of ``spec`` on model-ready arrays; returns the per-epoch history.
 
     The step under :func:`train` (and under the ``ptycho`` face's ``model.train``): ``x_scaled (n, N, N, C)``
-    float32 ``X·s``, ``positions (n, 1, 2, C)``, optional ground-truth amplitudes. With ``options.devices > 1``
+    float32 ``X·s``, ``positions (n, 1, 2, C)``, optional ground-truth amplitudes. With ``options.session``
+    (several processes) each process trains on its rows of the arrays (:mod:`ptycho_core.distributed`), all
+    processes ending with the same weights. With ``options.devices > 1``
     a copy of the model (``spec``, ``probe``) is trained data parallel from ``autoencoder``'s weights, which then
     receive the trained ones.
     """
-    if options.devices > 1:
+    if options.session is not None and options.session.num_processes > 1:
+        from .sharding import fit_sharded
+
+        history = fit_sharded(autoencoder, spec, x_scaled, positions, options, options.session, y_amplitude, probe)
+    elif options.devices > 1:
         from .parallel import train_models
 
         trained, _, history = train_models(
@@ -272,109 +286,3 @@ def fit(
             seed=options.seed or 0,
         )
     return {key: [float(v) for v in values] for key, values in history.items()}
-
-
-@dataclass(frozen=True)
-class Reconstruction:
-    """A stitched object: ``image`` complex64 ``(H, W)``, from ``n_patterns`` patterns (``streamed`` or not)."""
-
-    image: np.ndarray
-    n_patterns: int
-    streamed: bool
-
-    @property
-    def amplitude(self) -> np.ndarray:
-        return np.abs(self.image)
-
-    @property
-    def phase(self) -> np.ndarray:
-        """Radians."""
-        return np.angle(self.image)
-
-
-def _neighbours_for(gridsize: int) -> int:
-    return max(7, gridsize**2 + 1)
-
-
-def reconstruct(
-    model: TrainedModel,
-    scan: Union[Scan, PathLike],
-    *,
-    M: int = 20,
-    batch_size: int = 64,
-    stream: str = "auto",
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-    seed: int = 0,
-    progress: Optional[Callable[[int, int], None]] = None,
-) -> Reconstruction:
-    """Reconstruct the object of ``scan`` (a :class:`Scan` or an NPZ path) with ``model``.
-
-    Every scan point seeds one group of ``gridsize²`` neighbours (``K = max(7, gridsize² + 1)``, ``seed``);
-    the model predicts each group's object patch from ``X · s`` and the positions relative to the group centre,
-    and the central ``M x M`` pixels of the patches are averaged at the group centres.
-
-    Args:
-        stream: ``"on"`` reads, predicts and stitches ``chunk_bytes`` of patterns at a time (memory does not grow
-            with the scan), ``"off"`` works in memory, ``"auto"`` streams NPZ files whose ``diff3d`` is over
-            :data:`STREAM_AUTO_BYTES` and scans whose diffraction is rows on disk.
-    Raises:
-        ScanError (a ``ValueError``): invalid data, patterns of another size than the model's N.
-    """
-    if stream not in ("auto", "on", "off"):
-        raise ValueError(f"stream must be auto, on or off; got {stream!r}")
-    if isinstance(scan, Scan):
-        streamed = stream == "on" or (stream == "auto" and not isinstance(scan.diffraction, np.ndarray))
-        if streamed:
-            if isinstance(scan.diffraction, np.ndarray):
-                scan = scan.replace(diffraction=ArrayRows(scan.diffraction))
-            return _reconstruct_streaming(model, scan, M, batch_size, chunk_bytes, seed, progress)
-        return _reconstruct_in_memory(model, scan, M, batch_size, seed)
-    path = Path(scan)
-    streamed = stream == "on" or (stream == "auto" and diffraction_bytes(path) > STREAM_AUTO_BYTES)
-    if not streamed:
-        return _reconstruct_in_memory(model, read_scan(path), M, batch_size, seed)
-    header = read_scan(path, load_diffraction=False)
-    with open_diffraction(path) as rows:
-        return _reconstruct_streaming(
-            model, header.replace(diffraction=rows), M, batch_size, chunk_bytes, seed, progress
-        )
-
-
-def _reconstruct_in_memory(model: TrainedModel, scan: Scan, M: int, batch_size: int, seed: int) -> Reconstruction:
-    spec = model.spec
-    scan.validate(N=spec.N, gridsize=spec.gridsize)
-    grouped = group_scan(scan, gridsize=spec.gridsize, K=_neighbours_for(spec.gridsize), seed=seed)
-    x = grouped.X * np.float32(model.intensity_scale)
-    patches = model.diffraction_to_obj.predict([x, grouped.groups.relative], batch_size=batch_size, verbose=0)
-    image = np.squeeze(np.asarray(reassemble_position(patches, grouped.groups.offsets, M=M)))
-    return Reconstruction(image.astype(np.complex64), len(scan), streamed=False)
-
-
-def _reconstruct_streaming(
-    model: TrainedModel,
-    scan: Scan,
-    M: int,
-    batch_size: int,
-    chunk_bytes: int,
-    seed: int,
-    progress: Optional[Callable[[int, int], None]],
-) -> Reconstruction:
-    spec = model.spec
-    scan.validate(N=spec.N, gridsize=spec.gridsize)
-    groups = group_neighbours(
-        scan.x, scan.y, gridsize=spec.gridsize, n_groups=len(scan), K=_neighbours_for(spec.gridsize), seed=seed
-    )
-    assert isinstance(scan.diffraction, ArrayRows)
-    image = reconstruct_streaming(
-        lambda x, offsets: model.diffraction_to_obj.predict_on_batch([x, offsets]),
-        scan.diffraction,
-        groups.indices,
-        groups.offsets,
-        groups.relative,
-        intensity_scale=model.intensity_scale,
-        M=M,
-        chunk_bytes=chunk_bytes,
-        batch_size=batch_size,
-        progress=progress,
-    )
-    return Reconstruction(np.squeeze(image).astype(np.complex64), len(scan), streamed=True)

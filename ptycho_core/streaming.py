@@ -15,13 +15,14 @@ grouped patterns, predict, :func:`~ptycho_core.physics.reassemble_position`) up 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 import numpy as np
 
 from .data.scan import check_diffraction_rows
 from .physics.scaling import factor_for_energy
 from .physics.stitching import PositionStitcher
+from .physics.stitching import _average as average_sums
 from .types import ArrayLike, Tensor
 
 if TYPE_CHECKING:
@@ -51,6 +52,37 @@ def rows_per_chunk(pattern_shape: tuple, channels: int = 1, chunk_bytes: int = D
     return max(1, int(chunk_bytes) // max(1, per_group))
 
 
+def grouped_energy(reader: ArrayRows, groups: ArrayLike, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> float:
+    """float64 sum of the squared amplitudes of the grouped patterns, read from ``reader`` in chunks.
+
+    Args:
+        reader: rows of diffraction amplitudes ``(n, N, N)`` (:mod:`ptycho_core.array_rows`).
+        groups: ``(B, C)`` pattern indices; pattern ``i`` counts as often as it appears. Only the patterns named
+            here are read (a process of a sharded reconstruction reads only its groups' patterns).
+    Raises:
+        ValueError: complex, NaN/inf or negative values (naming the first bad pattern), sums overflowing.
+    """
+    n = int(reader.shape[0])
+    g = _check_groups(groups, n)
+    counts = np.bincount(g.reshape(-1), minlength=n).astype(np.float64)
+    step = rows_per_chunk(reader.shape[1:], 1, chunk_bytes)
+    buffer = np.empty((min(step, n),) + tuple(reader.shape[1:]), reader.dtype)  # reused by every chunk
+    total = 0.0
+    for first in range(0, n, step):
+        last = min(n, first + step)
+        indices = first + np.flatnonzero(counts[first:last])
+        if not len(indices):
+            continue
+        rows = reader.read(indices, out=buffer[: len(indices)])
+        check_diffraction_rows(rows, indices)
+        flat = rows.reshape(len(rows), -1)
+        energy = np.einsum("ij,ij->i", flat, flat, dtype=np.float64)  # float64 sums without a float64 copy
+        total += float(energy @ counts[indices])
+    if not np.isfinite(total):
+        raise ValueError("diffraction values are too large: their squares overflow float64; rescale the data")
+    return total
+
+
 def grouped_normalization_factor(
     reader: ArrayRows, groups: ArrayLike, size: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES
 ) -> np.float32:
@@ -65,25 +97,8 @@ def grouped_normalization_factor(
     Raises:
         ValueError: complex, NaN/inf or negative values (naming the first bad pattern), all-zero data.
     """
-    n = int(reader.shape[0])
-    g = _check_groups(groups, n)
-    counts = np.bincount(g.reshape(-1), minlength=n).astype(np.float64)
-    step = rows_per_chunk(reader.shape[1:], 1, chunk_bytes)
-    buffer = np.empty((min(step, n),) + tuple(reader.shape[1:]), reader.dtype)  # reused by every chunk
-    total = 0.0
-    for first in range(0, n, step):
-        last = min(n, first + step)
-        if not counts[first:last].any():
-            continue
-        indices = np.arange(first, last)
-        rows = reader.read(indices, out=buffer[: last - first])
-        check_diffraction_rows(rows, indices)
-        flat = rows.reshape(len(rows), -1)
-        energy = np.einsum("ij,ij->i", flat, flat, dtype=np.float64)  # float64 sums without a float64 copy
-        total += float(energy @ counts[first:last])
-    if not np.isfinite(total):
-        raise ValueError("diffraction values are too large: their squares overflow float64; rescale the data")
-    return factor_for_energy(total, g.size, size)
+    g = _check_groups(groups, int(reader.shape[0]))
+    return factor_for_energy(grouped_energy(reader, g, chunk_bytes), g.size, size)
 
 
 def reconstruct_streaming(
@@ -99,6 +114,8 @@ def reconstruct_streaming(
     batch_size: int = 64,
     factor: Optional[float] = None,
     progress: Optional[Callable[[int, int], None]] = None,
+    shard: Optional[Tuple[int, int]] = None,
+    all_reduce: Optional[Callable[[np.ndarray], np.ndarray]] = None,
 ) -> np.ndarray:
     """Predict and stitch the object of a scan whose patterns are read from ``reader`` a chunk at a time.
 
@@ -115,6 +132,11 @@ def reconstruct_streaming(
             predicted, so the patches of a chunk never exist all at once.
         factor: the normalisation factor if known; otherwise a first pass computes it.
         progress: called as ``progress(groups_done, groups_total)`` after each chunk.
+        shard, all_reduce: sharded reconstruction over several processes: this process reads, predicts and
+            stitches only the groups ``shard = (first, stop)``; ``all_reduce`` (an element-wise sum over the
+            processes, :meth:`ptycho_core.distributed.Session.all_reduce_sum`) combines the float64 energy of the
+            normalisation pass and the float32 canvas sums ``(Pc, Pc, 3)``, so every process returns the whole
+            image. Memory per process is the same fixed working set.
     Returns:
         complex64 ``(Pc, Pc, 1)``, as :func:`~ptycho_core.physics.reassemble_position` of all patches.
     Raises:
@@ -131,9 +153,15 @@ def reconstruct_streaming(
     local = np.asarray(local_offsets)
     if local.shape != (B, 1, 2, C):
         raise ValueError(f"local_offsets must have shape ({B}, 1, 2, {C}) for {B} groups of {C}; got {local.shape}")
+    first_group, stop_group = (0, B) if shard is None else (int(shard[0]), int(shard[1]))
+    if not 0 <= first_group <= stop_group <= B:
+        raise ValueError(f"shard {shard} is not a range of the {B} groups")
     checked = factor is None  # the first pass checks every pattern's values
     if factor is None:
-        factor32 = grouped_normalization_factor(reader, g, size, chunk_bytes)
+        total = grouped_energy(reader, g[first_group:stop_group], chunk_bytes) if stop_group > first_group else 0.0
+        if all_reduce is not None:
+            total = float(all_reduce(np.array([total], np.float64))[0])
+        factor32 = factor_for_energy(total, g.size, size)
     else:
         factor32 = np.float32(factor)
     scale32 = np.float32(intensity_scale)
@@ -144,8 +172,8 @@ def reconstruct_streaming(
     rows_buffer = np.empty((step * C, size, size), reader.dtype)  # the working set: two buffers, reused
     x_buffer = np.empty((step, size, size, C), np.float32)
     stitcher: Optional[PositionStitcher] = None
-    for first in range(0, B, step):
-        last = min(B, first + step)
+    for first in range(first_group, stop_group, step):
+        last = min(stop_group, first + step)
         indices = g[first:last].reshape(-1)
         rows = reader.read(indices, out=rows_buffer[: len(indices)])
         if not checked:
@@ -161,9 +189,18 @@ def reconstruct_streaming(
                 stitcher = PositionStitcher(global_offsets, M, int(np.shape(patches)[1]))
                 if stitcher.n != B:
                     raise ValueError(f"global_offsets hold {stitcher.n} positions for {B} groups")
+                stitcher.added = first_group  # a shard's patches start at its first group's position
             stitcher.add(patches)
             del patches
         if progress is not None:
             progress(last, B)
-    assert stitcher is not None
-    return stitcher.image()
+    if shard is None and all_reduce is None:
+        assert stitcher is not None
+        return stitcher.image()
+    if stitcher is None:  # an empty shard adds nothing
+        stitcher = PositionStitcher(global_offsets, M, size)
+    stitcher.added = stitcher.n  # this process's partial sums; the others hold the rest
+    sums = stitcher.sums()
+    if all_reduce is not None:
+        sums = all_reduce(sums)
+    return average_sums(sums)

@@ -183,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
                 diffraction=args.diffraction,
                 overwrite=args.overwrite,
                 report=report,
+                **_distributed(args),
             )
         return 0
     if command == "reconstruct":
@@ -195,9 +196,11 @@ def run(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 stream=args.stream,
                 chunk_mb=args.chunk_mb,
+                compile=args.compile,
                 diffraction=args.diffraction,
                 overwrite=args.overwrite,
                 report=report,
+                **_distributed(args),
             )
         return 0
     if command == "demo":
@@ -270,6 +273,12 @@ def _writable(path: Optional[Path]) -> None:
         raise PermissionError(f"{path}: cannot write into {probe}; choose a writable output folder")
 
 
+def _distributed(args: argparse.Namespace) -> Dict[str, Any]:
+    """The multi-process options of ``train`` / ``reconstruct`` (None: detect from the environment)."""
+    names = ("coordinator", "num_processes", "process_id", "timeout")
+    return {name: getattr(args, name) for name in names}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``ptychopinn`` console script."""
     args = build_parser().parse_args(argv)
@@ -280,7 +289,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _writable(getattr(args, "out", None))
         return run(args)
     except UserError as exc:
-        return _fail(str(exc))
+        code = _fail(str(exc))
+        if getattr(exc, "abandon_run", False):  # a failed multi-process run: no teardown that waits for the dead
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
     except (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

@@ -23,6 +23,7 @@ import numpy as np
 from ptycho_core.atomic import atomic_write_bytes
 
 from .inputs import UserError, as_amplitudes, counts_warning_silenced, naming, read_checked_scan
+from .multiprocess import failed_run, join_run, open_rows
 from .reports import Report, Stage, epoch_lines, history_csv, loss_curve_png, loss_summary
 
 if TYPE_CHECKING:
@@ -150,6 +151,10 @@ def train(
     overwrite: bool = False,
     report: Report = _quiet_report,
     stage: Optional[Stage] = None,
+    coordinator: Optional[str] = None,
+    num_processes: Optional[int] = None,
+    process_id: Optional[int] = None,
+    timeout: Optional[float] = None,
 ) -> Dict[str, Any]:
     """Train on the NPZ ``data``; writes ``out/wts.h5.zip``, ``out/history.csv`` and ``out/loss.png``.
 
@@ -160,7 +165,60 @@ def train(
     identical on every backend), the groups and the batch order (``keras.utils.set_random_seed``).
     ``train_probe`` / ``train_intensity_scale`` train the probe / the log intensity scale too (the original
     never does; off by default). ``diffraction``: what the patterns are (:func:`read_checked_scan`).
+    ``coordinator``, ``num_processes``, ``process_id``, ``timeout``: a multi-process run (:func:`join_run`; by
+    default detected from torchrun, Slurm or TF_CONFIG): each process reads and trains on its shard, process 0
+    alone writes; if a process fails, the others stop with an error and nothing is written.
     """
+    session = join_run(coordinator, num_processes, process_id, timeout)
+    try:
+        return _train(
+            data,
+            out,
+            test_data=test_data,
+            epochs=epochs,
+            batch_size=batch_size,
+            gridsize=gridsize,
+            n_groups=n_groups,
+            n_filters_scale=n_filters_scale,
+            nphotons=nphotons,
+            seed=seed,
+            devices=devices,
+            train_probe=train_probe,
+            train_intensity_scale=train_intensity_scale,
+            diffraction=diffraction,
+            overwrite=overwrite,
+            report=report,
+            stage=stage,
+            session=session,
+        )
+    except Exception as exc:
+        if session is None:
+            raise
+        kept = f" (the existing {out / BUNDLE_NAME} is kept)" if (Path(out) / BUNDLE_NAME).exists() else ""
+        raise failed_run(session, "multi-process training", exc, kept) from exc
+
+
+def _train(
+    data: Path,
+    out: Path,
+    *,
+    test_data: Optional[Path],
+    epochs: int,
+    batch_size: int,
+    gridsize: int,
+    n_groups: Optional[int],
+    n_filters_scale: int,
+    nphotons: Optional[float],
+    seed: int,
+    devices: int,
+    train_probe: bool,
+    train_intensity_scale: bool,
+    diffraction: str,
+    overwrite: bool,
+    report: Report,
+    stage: Optional[Stage],
+    session: Any,
+) -> Dict[str, Any]:
     import keras
 
     from ptycho_core.pipeline import TrainOptions
@@ -175,7 +233,11 @@ def train(
     _refuse_existing([out / BUNDLE_NAME], overwrite)
     stage = stage or Stage(report, 2 if test_data is None else 3)
     stage.start(f"read {data}")
-    scan = read_checked_scan(Path(data), diffraction, gridsize=gridsize)
+    reader = None
+    if session is None:
+        scan = read_checked_scan(Path(data), diffraction, gridsize=gridsize)
+    else:  # each process reads only its shard's patterns: the header now, rows on demand
+        scan, reader = open_rows(Path(data), diffraction, gridsize)
     test_scan = None
     if test_data is not None:
         test_scan = read_checked_scan(Path(test_data), diffraction, N=scan.N, gridsize=gridsize)
@@ -211,15 +273,21 @@ def train(
         devices=int(devices),
         verbose=verbose,
         callbacks=callbacks,
+        session=session,
     )
     try:
         model = train_model(scan, spec, options)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    model.save(out, existing="backup")  # with --overwrite the previous bundle is kept as wts.h5.~N~.zip
-    atomic_write_bytes(out / "history.csv", history_csv(model.history), "backup")
-    atomic_write_bytes(out / "loss.png", loss_curve_png(model.history), "backup")
-    seconds = stage.done(f"{loss_summary(model.history, scan.N**2)} → {out / BUNDLE_NAME}")
+    finally:
+        if reader is not None:
+            reader.close()
+    if session is None or session.is_chief:  # one writer, atomically; the others only trained
+        model.save(out, existing="backup")  # with --overwrite the previous bundle is kept as wts.h5.~N~.zip
+        atomic_write_bytes(out / "history.csv", history_csv(model.history), "backup")
+        atomic_write_bytes(out / "loss.png", loss_curve_png(model.history), "backup")
+    writer = "" if session is None or session.is_chief else " (written by process 0)"
+    seconds = stage.done(f"{loss_summary(model.history, scan.N**2)} → {out / BUNDLE_NAME}{writer}")
     result: Dict[str, Any] = {
         "bundle": str(out / BUNDLE_NAME),
         "history": model.history,
@@ -231,9 +299,10 @@ def train(
         from ptycho_core.pipeline import reconstruct as reconstruct_scan
 
         stage.start(f"reconstruct the test scan {test_data}")
-        image = reconstruct_scan(model, test_scan).image
+        image = reconstruct_scan(model, test_scan, session=session).image
         metrics = _metrics(image, test_scan)
-        atomic_write_bytes(out / "test_metrics.json", json.dumps(metrics, indent=1).encode(), "backup")
+        if session is None or session.is_chief:
+            atomic_write_bytes(out / "test_metrics.json", json.dumps(metrics, indent=1).encode(), "backup")
         correlation = metrics.get("amplitude_correlation")
         stage.done(
             f"object {image.shape[0]}x{image.shape[1]}"
@@ -241,6 +310,9 @@ def train(
             + f" → {out / 'test_metrics.json'}"
         )
         result["test_metrics"] = metrics
+    if session is not None:
+        session.barrier()  # every process ends with the chief's bundle written
+        session.close()
     return result
 
 
@@ -284,9 +356,14 @@ def reconstruct(
     overwrite: bool = False,
     stream: str = "auto",
     chunk_mb: int = 64,
+    compile: str = "auto",
     diffraction: str = "auto",
     report: Report = _quiet_report,
     stage: Optional[Stage] = None,
+    coordinator: Optional[str] = None,
+    num_processes: Optional[int] = None,
+    process_id: Optional[int] = None,
+    timeout: Optional[float] = None,
 ) -> Dict[str, Any]:
     """Reconstruct the object of ``data`` with the model in ``bundle`` (a folder holding ``wts.h5.zip``).
 
@@ -297,8 +374,14 @@ def reconstruct(
     ``stream``: ``"on"`` reads, predicts and stitches the patterns ``chunk_mb`` MiB at a time, so memory does
     not grow with their number (:mod:`ptycho_core.streaming`); ``"off"`` reads the whole scan; ``"auto"``
     streams when ``diff3d`` is larger than :data:`ptycho_core.pipeline.STREAM_AUTO_BYTES`. Both give the same
-    image up to float32 rounding. ``diffraction``: what the patterns are (:func:`read_checked_scan`).
+    image up to float32 rounding. ``compile``: torch's compiled inference (:func:`ptycho_core.pipeline.
+    reconstruct`). ``diffraction``: what the patterns are (:func:`read_checked_scan`).
+    With several processes (:func:`join_run`), each reads, predicts and stitches its shard of the scan (always
+    streamed), the sums are combined with the backend's all-reduce, and process 0 writes the outputs.
     """
+    session = join_run(coordinator, num_processes, process_id, timeout)
+    if session is not None:
+        stream = "on"
     from ptycho_core.data import diffraction_bytes, open_diffraction, read_scan
     from ptycho_core.images import save_npy, save_png
     from ptycho_core.pipeline import STREAM_AUTO_BYTES
@@ -308,6 +391,8 @@ def reconstruct(
         raise UserError(f"stream must be auto, on or off; got {stream!r}")
     if int(chunk_mb) < 1:
         raise UserError(f"chunk size must be at least 1 MiB; got {chunk_mb}")
+    if compile not in ("auto", "on", "off"):
+        raise UserError(f"compile must be auto, on or off; got {compile!r}")
     bundle, out, data = Path(bundle), Path(out), Path(data)
     if bundle.is_file() and bundle.name == BUNDLE_NAME:
         bundle = bundle.parent
@@ -342,11 +427,21 @@ def reconstruct(
             batch_size=batch_size,
             stream="on" if streamed else "off",
             chunk_bytes=int(chunk_mb) << 20,
+            session=session,
+            compile=compile,
         )
-    except (KeyError, ValueError) as exc:
+    except Exception as exc:
+        if session is not None:
+            raise failed_run(session, "sharded reconstruction", exc, "") from exc
+        if not isinstance(exc, (KeyError, ValueError)):
+            raise
         raise UserError(naming(data, exc)) from exc
     image = result.image
     predict_seconds = stage.done(f"{result.n_patterns} patterns → object {image.shape[0]}x{image.shape[1]}")
+    if session is not None:
+        session.close()
+        if not session.is_chief:  # process 0 writes the outputs
+            return {"out": str(out), "process_id": session.process_id}
     stage.start("write images")
     out.mkdir(parents=True, exist_ok=True)
     save_png(out / "reconstructed_amplitude.png", result.amplitude, cmap="gray")

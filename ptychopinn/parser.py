@@ -111,6 +111,27 @@ def build_parser() -> argparse.ArgumentParser:
             help="also train the log intensity scale (off by default: the original never trains it)",
         )
 
+    def distributed_options(p: argparse.ArgumentParser) -> None:
+        g = p.add_argument_group(
+            "multi-process (multi-node) runs",
+            "detected from torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), Slurm (SLURM_PROCID, SLURM_NTASKS, "
+            "SLURM_STEP_NODELIST) or TF_CONFIG when not given; process 0 writes the results",
+        )
+        g.add_argument(
+            "--coordinator",
+            default=None,
+            help="host:port of process 0 (TensorFlow: every process's host:port, comma-separated, in order)",
+        )
+        g.add_argument("--num-processes", type=int, default=None, help="processes taking part")
+        g.add_argument("--process-id", type=int, default=None, help="this process, 0 .. num-processes - 1")
+        g.add_argument(
+            "--timeout",
+            type=float,
+            default=None,
+            help="seconds to wait for the other processes to join, for one collective or for a silent peer "
+            "before stopping with an error (default 300)",
+        )
+
     def diffraction_option(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--diffraction",
@@ -150,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     training_options(p, epochs=8)
     diffraction_option(p)
+    distributed_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle (atomically)")
 
     p = add("reconstruct", "reconstruct the object of an NPZ scan with a trained model")
@@ -166,7 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
         "their number (default auto: when diff3d is over 1 GiB)",
     )
     p.add_argument("--chunk-mb", type=int, default=64, help="MiB of patterns per streamed chunk (default 64)")
+    p.add_argument(
+        "--compile",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="torch: predict with the model exported and compiled (default auto: on CUDA for batches up to "
+        "1024, on the CPU for 20,000 patterns or more; the same image to float32 rounding)",
+    )
     diffraction_option(p)
+    distributed_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
 
     p = add("compare-backends", "run the same model under every installed backend and tabulate differences")

@@ -281,8 +281,10 @@ def train(
         devices=int(p.cfg.get("n_devices", 1) or 1),
         verbose=1,
         streaming_threshold=threshold,
+        session=_session(),
     )
     spec = spec_from_cfg(N=int(np.shape(x_scaled)[1]))
+    multi = options.session is not None
     history = pipeline.fit(
         model_instance,
         spec,
@@ -290,9 +292,34 @@ def train(
         coords,
         options,
         y_amplitude=np.asarray(trainset.Y_I),
-        probe=_initial_probe(spec.N) if options.devices > 1 else None,
+        probe=_initial_probe(spec.N) if options.devices > 1 or multi else None,
     )
     return _History(history)
+
+
+_sessions: Dict[str, Any] = {}  # the process's one multi-process run (the runtimes allow one per process)
+
+
+def _session() -> Any:
+    """The multi-process run of ``cfg`` (``TrainingConfig.coordinator``, ``num_processes``, ``process_id``,
+    ``distributed_timeout``) or of the launcher's environment (torchrun, Slurm, TF_CONFIG); None for one process.
+    JAX and TensorFlow can join only before they compute anything, so through this API (which builds models
+    first) only torch joins; use ``ptychopinn train`` or :mod:`ptycho_core.distributed` for the others."""
+    if "session" not in _sessions:
+        from ptycho_core.cluster import detect_cluster
+
+        cluster = detect_cluster(
+            coordinator=p.cfg.get("coordinator"),
+            num_processes=p.cfg.get("num_processes"),
+            process_id=p.cfg.get("process_id"),
+            timeout_s=p.cfg.get("distributed_timeout"),
+        )
+        if cluster is None:
+            return None
+        from ptycho_core.distributed import initialize
+
+        _sessions["session"] = initialize(cluster)
+    return _sessions["session"]
 
 
 def _build_module_level_models() -> None:

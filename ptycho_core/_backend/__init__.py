@@ -1,7 +1,8 @@
 """The one place in ptycho_core that may touch a framework directly.
 
-This package holds what Keras does not cover: compiling eager hot paths (here) and data-parallel training
-(:mod:`ptycho_core._backend.parallel`: ``tf.distribute``, ``jax`` devices, ``torch.distributed``). Every
+This package holds what Keras does not cover: compiling eager hot paths (here), data-parallel training
+(:mod:`ptycho_core._backend.parallel`: ``tf.distribute``, ``jax`` devices, ``torch.distributed``) and multi-process
+runs (:mod:`ptycho_core._backend.distributed`: each backend's distributed runtime and collectives). Every
 framework import is inside a function, so importing it costs nothing.
 
 Keras ops called eagerly run one kernel per op. On JAX each op is compiled separately the first time it sees a

@@ -86,6 +86,19 @@ def test_streamed_reconstruction_equals_the_in_memory_one(trained, tmp_path):
     np.testing.assert_allclose(from_file.image, expected, rtol=0, atol=1e-5 * scale)
 
 
+def test_compiled_reconstruction_equals_the_eager_one(trained):
+    """``compile="on"``: torch predicts with the exported, compiled model (36 groups in batches of 4, as
+    ``test_torch_compile.py``, so the compiled shapes are shared); the other engines ignore it."""
+    scan, model, _ = trained
+    expected = pipeline.reconstruct(model, scan, compile="off", batch_size=4).image
+    scale = np.max(np.abs(expected))
+    for stream in ("off", "on"):
+        compiled = pipeline.reconstruct(model, scan, compile="on", batch_size=4, stream=stream, chunk_bytes=1 << 16)
+        np.testing.assert_allclose(compiled.image, expected, rtol=0, atol=1e-5 * scale)
+    with pytest.raises(ValueError, match="compile must be one of auto, on, off"):
+        pipeline.reconstruct(model, scan, compile="always")
+
+
 def test_invalid_data_is_refused_before_anything_is_trained(monkeypatch, trained):
     def tripwire(*args, **kwargs):
         raise AssertionError("training started although the input is invalid")

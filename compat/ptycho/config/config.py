@@ -2,8 +2,9 @@
 
 ``ModelConfig``, ``TrainingConfig``, ``InferenceConfig`` and ``PyTorchExecutionConfig`` have the original's
 fields, order and defaults (positional construction, ``fields`` and ``asdict`` agree; type hints are not checked:
-Ptychodus 1.7.0 builds ``ModelConfig(N=0)`` and sets ``N`` later), plus ``TrainingConfig.n_devices`` last. The
-``validate_*_config`` functions raise ``ValueError`` and are never called automatically. ``KEY_MAPPINGS``,
+Ptychodus 1.7.0 builds ``ModelConfig(N=0)`` and sets ``N`` later), plus ``TrainingConfig.n_devices``,
+``coordinator``, ``num_processes``, ``process_id`` and ``distributed_timeout`` last. The ``validate_*_config``
+functions raise ``ValueError`` and are never called automatically. ``KEY_MAPPINGS``,
 ``dataclass_to_legacy_dict``, ``update_legacy_dict`` (writes into ``cfg`` in place, skipping ``None``) and
 ``load_yaml_config`` come from :mod:`ptycho.config._legacy_map`. Imports the standard library only (the Ptychodus
 GUI process imports it with no ML framework); the classes pickle by field name. Differences: README.
@@ -119,6 +120,11 @@ class TrainingConfig:
     plateau_min_lr: float = 5e-5
     plateau_threshold: float = 0.0
     n_devices: int = 1  # this package's addition: data-parallel training on this many devices (cfg 'n_devices')
+    # this package's multi-process (multi-node) training; None: detected from torchrun, Slurm or TF_CONFIG
+    coordinator: Optional[str] = None  # host:port of process 0 (TensorFlow: every worker's, comma-separated)
+    num_processes: Optional[int] = None
+    process_id: Optional[int] = None
+    distributed_timeout: Optional[float] = None  # seconds to wait for peers before an error (default 300)
 
     def __post_init__(self) -> None:
         _migrate_n_images(self)

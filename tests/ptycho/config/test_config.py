@@ -304,7 +304,15 @@ def test_all_lists_the_original_names_and_key_mappings():
 # --------------------------------------------------------------------------------------- fields and defaults
 
 #: Fields this package adds after the original's (README, "Deliberate differences").
-ADDITIONS = {"TrainingConfig": [("n_devices", 1)]}
+ADDITIONS = {
+    "TrainingConfig": [
+        ("n_devices", 1),
+        ("coordinator", None),
+        ("num_processes", None),
+        ("process_id", None),
+        ("distributed_timeout", None),
+    ]
+}
 
 
 @pytest.mark.parametrize(
@@ -466,9 +474,9 @@ def test_legacy_dict_of_training_config_flattens_model_and_renames_keys():
     expected_keys = (
         {_legacy(name) for name, _ in MODEL_FIELDS}
         | {_legacy(name) for name, _ in TRAINING_FIELDS if name != "model"}
-        | {"n_devices"}
+        | {"n_devices", "coordinator", "num_processes", "process_id", "distributed_timeout"}
     )  # + ours
-    assert set(legacy) == expected_keys and len(legacy) == 62
+    assert set(legacy) == expected_keys and len(legacy) == 66
     assert "model" not in legacy
     for field_name in EXPECTED_MAPPINGS:
         assert field_name not in legacy
@@ -570,6 +578,10 @@ def test_params_cfg_matches_the_original_baseline():
         "n_images",
         "neighbor_pool_size",
         "gradient_clip_val",
+        "coordinator",  # this package's multi-process fields default to None (detected from the environment)
+        "num_processes",
+        "process_id",
+        "distributed_timeout",
     }
     assert set(params.cfg) == (set(dataclass_to_legacy_dict(training)) | {"model_path", "debug"}) - skipped_none
 
