@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+import ptycho_core  # noqa: F401  (its thread defaults must be set before a framework loads)
+
 from .parser import BACKENDS, build_parser
 from .reports import Report
 

@@ -40,6 +40,7 @@ HOST_ONLY: Sequence[str] = (
     "ptycho_core/data/test_scan.py",
     "ptycho_core/test_array_rows.py",
     "ptycho_core/test_atomic.py",
+    "ptycho_core/test_threads.py",
     "ptycho_core/test_cluster.py",
     "ptycho_core/test_metrics.py",
     "test_host_only.py",

@@ -10,6 +10,8 @@ backend is loaded until a module that needs one (``ptycho.tf_helper``, ``ptycho.
 
 from importlib import metadata as _metadata
 
+import ptycho_core as _ptycho_core  # noqa: F401  (its thread defaults, before a framework loads)
+
 try:
     __version__ = _metadata.version("ptychopinn")
 except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
